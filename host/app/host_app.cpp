@@ -1,0 +1,140 @@
+#include "app/host_app.hpp"
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "connectors/catalog.hpp"
+#include "connectors/conformance/conformance_connector.hpp"
+#include "observe/log.hpp"
+#include "protocol/mcp_router.hpp"
+#include "transport/http_server.hpp"
+#include "transport/stdio_transport.hpp"
+#include "transport/streamable_http.hpp"
+
+#ifndef MCPHOST_VERSION
+#define MCPHOST_VERSION "0.0.0"
+#endif
+
+namespace mcphost::app {
+
+namespace {
+
+transport::HttpServer* gServer = nullptr;
+
+extern "C" void onStopSignal(int /*signal*/) {
+  if (gServer != nullptr) gServer->stop();
+}
+
+// Long-lived SSE streams and idle sessions each hold a descriptor; the default soft limit of
+// 1024 would cap the host far below what the reactor can carry.
+void raiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+std::vector<connectors::ConnectorInstance> makeConnectors(const config::Config& cfg) {
+  std::vector<connectors::ConnectorInstance> out;
+  for (const auto& c : cfg.connectors) {
+    // parseConfig admits only known types, so this is exhaustive.
+    out.push_back({c.id, c.prefix, std::make_shared<connectors::conformance::ConformanceConnector>()});
+  }
+  return out;
+}
+
+}  // namespace
+
+int serve(ServeOptions options) {
+  const config::Config& cfg = options.config;
+  log::Level level = log::Level::kInfo;
+  log::parseLevel(cfg.logLevel, level);
+  log::setLevel(level);
+  raiseFileLimit();
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto bus = std::make_shared<protocol::ChangeBus>();
+  connectors::Catalog catalog(makeConnectors(cfg), cfg.separator, bus);
+  if (auto loaded = catalog.load(); !loaded) {
+    log::error("startup", "the connector catalog is invalid", {{"error", loaded.error()}});
+    std::cerr << "mcphost: " << cfg.path << ": " << loaded.error() << "\n";
+    return 2;
+  }
+  protocol::RouterOptions routerOptions;
+  routerOptions.pageSize = cfg.pageSize;
+  routerOptions.clientRequestTimeout = cfg.server.clientRequestTimeout;
+  protocol::McpRouter router(catalog, {cfg.name, MCPHOST_VERSION, ""}, routerOptions);
+  protocol::ParseLimits limits{cfg.server.maxBodyBytes, cfg.server.maxJsonDepth};
+
+  if (options.stdio) {
+    log::info("startup", "serving MCP on stdio", {{"config", cfg.path}});
+    transport::StdioTransport stdio(router, bus, limits, cfg.server.workerThreads);
+    return stdio.run(std::cin, std::cout);
+  }
+
+  std::string host = cfg.server.host;
+  std::uint16_t port = cfg.server.port;
+  if (options.listenOverride) {
+    auto hp = config::parseListen(*options.listenOverride);
+    if (!hp) {
+      std::cerr << "mcphost: --listen: " << hp.error() << "\n";
+      return 2;
+    }
+    host = hp->first;
+    port = hp->second;
+  }
+  transport::EndpointOptions endpoint;
+  endpoint.path = cfg.server.endpoint;
+  for (const auto& h : cfg.server.allowedHosts) endpoint.allowedHosts.push_back(h);
+  endpoint.allowedOrigins = cfg.server.allowedOrigins;
+  endpoint.rebindingProtection = cfg.server.dnsRebindingProtection;
+  endpoint.limits = limits;
+  endpoint.accessLog = cfg.accessLog;
+  endpoint.sessions.maxSessions = cfg.server.maxSessions;
+  endpoint.sessions.idleTimeout = cfg.server.sessionIdleTimeout;
+  auto readiness = [&catalog] {
+    std::vector<std::string> reasons;
+    for (const auto& id : catalog.unavailableConnectors()) reasons.push_back("connector '" + id + "' is unavailable");
+    return reasons;
+  };
+  transport::StreamableHttpEndpoint mcp(endpoint, router, catalog, bus, readiness);
+
+  transport::HttpServerOptions http;
+  http.host = host;
+  http.port = port;
+  http.maxBodyBytes = cfg.server.maxBodyBytes;
+  http.workerThreads = cfg.server.workerThreads;
+  http.requestReadTimeout = cfg.server.requestReadTimeout;
+  http.idleTimeout = cfg.server.idleConnectionTimeout;
+  http.maxConnections = cfg.server.maxConnections;
+  transport::HttpServer server(http, [&mcp](transport::HttpRequest&& request,
+                                             std::shared_ptr<transport::ResponseChannel> channel) {
+    mcp.handle(std::move(request), channel);
+  });
+  auto bound = server.bind();
+  if (!bound) {
+    std::cerr << "mcphost: " << bound.error() << "\n";
+    return 1;
+  }
+  if (host != "127.0.0.1" && host != "localhost") {
+    log::warn("startup", "listening beyond loopback; make sure authentication and TLS front this host",
+              {{"host", host}});
+  }
+  const std::string url = "http://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
+  log::info("startup", "mcphost is serving MCP", {{"url", url}, {"config", cfg.path}, {"version", MCPHOST_VERSION}});
+  std::cerr << "\nmcphost is ready. Paste this URL into your MCP client (Streamable HTTP):\n\n    " << url
+            << "\n\n";
+  gServer = &server;
+  std::signal(SIGTERM, onStopSignal);
+  std::signal(SIGINT, onStopSignal);
+  server.run();
+  log::info("shutdown", "stopping: closing sessions and draining requests");
+  mcp.shutdown();
+  gServer = nullptr;
+  return 0;
+}
+
+}  // namespace mcphost::app

@@ -1,0 +1,78 @@
+// mcphost command line: serve, check-config, version.
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/host_app.hpp"
+#include "config/config.hpp"
+
+#ifndef MCPHOST_VERSION
+#define MCPHOST_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr const char* kUsage = R"(usage:
+  mcphost serve --config FILE [--listen HOST:PORT] [--stdio]
+      Serve MCP over Streamable HTTP (default) or stdio (--stdio: protocol on stdout, logs on stderr).
+  mcphost check-config FILE
+      Validate a configuration file and exit (0 valid, 2 invalid).
+  mcphost version
+      Print the version.
+)";
+
+int usageError(const std::string& message) {
+  std::cerr << "mcphost: " << message << "\n\n" << kUsage;
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  if (command == "version" || command == "--version") {
+    std::cout << "mcphost " << MCPHOST_VERSION << "\n";
+    return 0;
+  }
+  if (command == "check-config") {
+    if (args.size() != 2) return usageError("check-config takes exactly one FILE");
+    auto cfg = mcphost::config::loadConfig(args[1]);
+    if (!cfg) {
+      std::cerr << cfg.error() << "\n";
+      return 2;
+    }
+    std::cout << args[1] << ": OK (" << cfg->connectors.size() << " connector instance(s))\n";
+    return 0;
+  }
+  if (command == "serve") {
+    std::optional<std::string> configPath;
+    mcphost::app::ServeOptions options;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--config" && i + 1 < args.size()) {
+        configPath = args[++i];
+      } else if (args[i] == "--listen" && i + 1 < args.size()) {
+        options.listenOverride = args[++i];
+      } else if (args[i] == "--stdio") {
+        options.stdio = true;
+      } else {
+        return usageError("unknown or incomplete option '" + args[i] + "'");
+      }
+    }
+    if (!configPath) return usageError("serve needs --config FILE");
+    auto cfg = mcphost::config::loadConfig(*configPath);
+    if (!cfg) {
+      std::cerr << "mcphost: invalid configuration: " << cfg.error() << "\n";
+      return 2;
+    }
+    options.config = std::move(cfg.value());
+    return mcphost::app::serve(std::move(options));
+  }
+  return usageError("unknown command '" + command + "'");
+}

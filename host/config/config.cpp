@@ -1,0 +1,231 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace mcphost::config {
+
+namespace {
+
+// Collects the first error with its location.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[nodiscard]] bool failed() const { return !error_.empty(); }
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+  void fail(const YAML::Node& node, const std::string& key, const std::string& problem) {
+    if (failed()) return;
+    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    error_ = source_ + ":" + std::to_string(line) + ": " + key + ": " + problem;
+  }
+
+  void allowKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& keys) {
+    if (!map.IsMap()) {
+      fail(map, path, "expected a mapping");
+      return;
+    }
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      if (keys.count(key) == 0) {
+        std::string known;
+        for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
+        fail(kv.first, path.empty() ? key : path + "." + key, "unknown key (known keys: " + known + ")");
+      }
+    }
+  }
+
+  template <typename T>
+  void read(const YAML::Node& map, const std::string& path, const char* key, T& out) {
+    const YAML::Node node = map[key];
+    if (!node) return;
+    try {
+      out = node.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(node, path + "." + key, "expected " + describe<T>());
+    }
+  }
+
+  void readDuration(const YAML::Node& map, const std::string& path, const char* key, std::chrono::milliseconds& out) {
+    const YAML::Node node = map[key];
+    if (!node) return;
+    auto d = parseDuration(node.IsScalar() ? node.Scalar() : "");
+    if (!d) {
+      fail(node, path + "." + key, d.error());
+      return;
+    }
+    out = *d;
+  }
+
+  void readStrings(const YAML::Node& map, const std::string& path, const char* key, std::vector<std::string>& out) {
+    const YAML::Node node = map[key];
+    if (!node) return;
+    if (!node.IsSequence()) {
+      fail(node, path + "." + key, "expected a list of strings");
+      return;
+    }
+    for (const auto& item : node) {
+      if (!item.IsScalar()) {
+        fail(item, path + "." + key, "expected a string");
+        return;
+      }
+      out.push_back(item.Scalar());
+    }
+  }
+
+ private:
+  template <typename T>
+  static std::string describe() {
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    if constexpr (std::is_integral_v<T>) return "a non-negative integer";
+    return "a string";
+  }
+  std::string source_;
+  std::string error_;
+};
+
+}  // namespace
+
+Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const std::string& value) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return unexpected("'" + value + "' is not HOST:PORT (e.g. 127.0.0.1:8765)");
+  }
+  unsigned port = 0;
+  const std::string portText = value.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+  if (ec != std::errc() || ptr != portText.data() + portText.size() || port > 65535) {
+    return unexpected("'" + portText + "' is not a port number (0-65535)");
+  }
+  return std::make_pair(value.substr(0, colon), static_cast<std::uint16_t>(port));
+}
+
+Expected<std::chrono::milliseconds, std::string> parseDuration(const std::string& value) {
+  static const std::regex kDuration("^([0-9]{1,9})(ms|s|m|h)$");
+  std::smatch m;
+  if (!std::regex_match(value, m, kDuration)) {
+    return unexpected("'" + value + "' is not a duration (use e.g. 500ms, 10s, 5m, 2h)");
+  }
+  const long long n = std::stoll(m[1].str());
+  const std::string unit = m[2].str();
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "s") return std::chrono::milliseconds(n * 1000);
+  if (unit == "m") return std::chrono::milliseconds(n * 60 * 1000);
+  return std::chrono::milliseconds(n * 3600 * 1000);
+}
+
+Expected<Config, std::string> parseConfig(const std::string& text, const std::string& sourceName) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return unexpected(sourceName + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  Config cfg;
+  cfg.path = sourceName;
+  Reader r(sourceName);
+  if (!root || root.IsNull()) return unexpected(sourceName + ": the configuration is empty");
+  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors"});
+  r.read(root, "", "name", cfg.name);
+  if (const YAML::Node server = root["server"]; server && !r.failed()) {
+    r.allowKeys(server, "server",
+                {"listen", "endpoint", "allowed_hosts", "allowed_origins", "dns_rebinding_protection",
+                 "max_body_bytes", "max_json_depth", "session_idle_timeout", "max_sessions", "worker_threads",
+                 "request_read_timeout", "idle_connection_timeout", "max_connections", "client_request_timeout"});
+    if (const YAML::Node listen = server["listen"]; listen && !r.failed()) {
+      auto hp = parseListen(listen.IsScalar() ? listen.Scalar() : "");
+      if (!hp) {
+        r.fail(listen, "server.listen", hp.error());
+      } else {
+        cfg.server.host = hp->first;
+        cfg.server.port = hp->second;
+      }
+    }
+    r.read(server, "server", "endpoint", cfg.server.endpoint);
+    r.readStrings(server, "server", "allowed_hosts", cfg.server.allowedHosts);
+    r.readStrings(server, "server", "allowed_origins", cfg.server.allowedOrigins);
+    r.read(server, "server", "dns_rebinding_protection", cfg.server.dnsRebindingProtection);
+    r.read(server, "server", "max_body_bytes", cfg.server.maxBodyBytes);
+    r.read(server, "server", "max_json_depth", cfg.server.maxJsonDepth);
+    r.readDuration(server, "server", "session_idle_timeout", cfg.server.sessionIdleTimeout);
+    r.read(server, "server", "max_sessions", cfg.server.maxSessions);
+    r.read(server, "server", "worker_threads", cfg.server.workerThreads);
+    r.readDuration(server, "server", "request_read_timeout", cfg.server.requestReadTimeout);
+    r.readDuration(server, "server", "idle_connection_timeout", cfg.server.idleConnectionTimeout);
+    r.read(server, "server", "max_connections", cfg.server.maxConnections);
+    r.readDuration(server, "server", "client_request_timeout", cfg.server.clientRequestTimeout);
+    if (!r.failed() && (cfg.server.endpoint.empty() || cfg.server.endpoint.front() != '/')) {
+      r.fail(server["endpoint"], "server.endpoint", "must start with '/'");
+    }
+    if (!r.failed() && (cfg.server.workerThreads == 0 || cfg.server.workerThreads > 1024)) {
+      r.fail(server["worker_threads"], "server.worker_threads", "must be between 1 and 1024");
+    }
+    if (!r.failed() && (cfg.server.maxJsonDepth < 2 || cfg.server.maxJsonDepth > 1000)) {
+      r.fail(server["max_json_depth"], "server.max_json_depth", "must be between 2 and 1000");
+    }
+  }
+  if (const YAML::Node logging = root["logging"]; logging && !r.failed()) {
+    r.allowKeys(logging, "logging", {"level", "access_log"});
+    r.read(logging, "logging", "level", cfg.logLevel);
+    r.read(logging, "logging", "access_log", cfg.accessLog);
+    if (!r.failed() && cfg.logLevel != "debug" && cfg.logLevel != "info" && cfg.logLevel != "warn" &&
+        cfg.logLevel != "error") {
+      r.fail(logging["level"], "logging.level", "must be debug, info, warn or error");
+    }
+  }
+  if (const YAML::Node catalog = root["catalog"]; catalog && !r.failed()) {
+    r.allowKeys(catalog, "catalog", {"separator", "page_size"});
+    r.read(catalog, "catalog", "separator", cfg.separator);
+    r.read(catalog, "catalog", "page_size", cfg.pageSize);
+    static const std::regex kSeparator("^[A-Za-z0-9_.-]{1,4}$");
+    if (!r.failed() && !std::regex_match(cfg.separator, kSeparator)) {
+      r.fail(catalog["separator"], "catalog.separator", "must be 1-4 characters from [A-Za-z0-9_.-]");
+    }
+    if (!r.failed() && cfg.pageSize == 0) r.fail(catalog["page_size"], "catalog.page_size", "must be at least 1");
+  }
+  const YAML::Node connectors = root["connectors"];
+  if (!r.failed() && (!connectors || !connectors.IsSequence() || connectors.size() == 0)) {
+    r.fail(connectors ? connectors : root, "connectors", "list at least one connector instance");
+  }
+  std::set<std::string> ids;
+  static const std::regex kId("^[A-Za-z0-9][A-Za-z0-9-]{0,31}$");
+  for (std::size_t i = 0; !r.failed() && i < connectors.size(); ++i) {
+    const YAML::Node c = connectors[i];
+    const std::string path = "connectors[" + std::to_string(i) + "]";
+    r.allowKeys(c, path, {"id", "type", "prefix"});
+    ConnectorConfig cc;
+    cc.line = c.Mark().line + 1;
+    r.read(c, path, "id", cc.id);
+    r.read(c, path, "type", cc.type);
+    r.read(c, path, "prefix", cc.prefix);
+    if (r.failed()) break;
+    if (!std::regex_match(cc.id, kId)) {
+      r.fail(c["id"] ? c["id"] : c, path + ".id",
+             "'" + cc.id + "' must be 1-32 letters, digits or '-' (it prefixes tool names)");
+    } else if (!ids.insert(cc.id).second) {
+      r.fail(c["id"], path + ".id", "duplicate connector id '" + cc.id + "'");
+    } else if (cc.type != "builtin:conformance") {
+      r.fail(c["type"] ? c["type"] : c, path + ".type",
+             "unknown connector type '" + cc.type + "' (available: builtin:conformance)");
+    }
+    cfg.connectors.push_back(cc);
+  }
+  if (r.failed()) return unexpected(r.error());
+  return cfg;
+}
+
+Expected<Config, std::string> loadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return unexpected(path + ": cannot open the configuration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseConfig(buffer.str(), path);
+}
+
+}  // namespace mcphost::config

@@ -1,0 +1,221 @@
+#include "connectors/catalog.hpp"
+
+#include <map>
+#include <regex>
+
+#include "observe/log.hpp"
+
+namespace mcphost::connectors {
+
+struct Catalog::Snapshot {
+  Json tools = Json::array();
+  Json prompts = Json::array();
+  Json resources = Json::array();
+  Json resourceTemplates = Json::array();
+  std::map<std::string, Target, std::less<>> toolIndex;
+  std::map<std::string, Target, std::less<>> promptIndex;
+  std::map<std::string, Target, std::less<>> resourceIndex;
+  std::vector<std::pair<std::string, Target>> templateIndex;
+  std::vector<std::string> unavailable;
+};
+
+class Catalog::Events final : public ConnectorEvents {
+ public:
+  explicit Events(Catalog& catalog) : catalog_(catalog) {}
+  void toolsChanged() override { catalog_.refresh(protocol::ChangeKind::kToolsListChanged); }
+  void promptsChanged() override { catalog_.refresh(protocol::ChangeKind::kPromptsListChanged); }
+  void resourcesChanged() override { catalog_.refresh(protocol::ChangeKind::kResourcesListChanged); }
+  void resourceUpdated(std::string_view uri) override {
+    catalog_.bus_->publish(protocol::ChangeKind::kResourceUpdated, uri);
+  }
+
+ private:
+  Catalog& catalog_;
+};
+
+namespace {
+
+// The rule most MCP clients enforce on tool names.
+bool isClientSafeName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == '.' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool uriMatchesTemplate(std::string_view uri, std::string_view uriTemplate) {
+  std::string pattern = "^";
+  for (std::size_t i = 0; i < uriTemplate.size(); ++i) {
+    const char c = uriTemplate[i];
+    if (c == '{') {
+      const auto end = uriTemplate.find('}', i);
+      if (end == std::string_view::npos) return false;
+      pattern += "[^/?#]+";
+      i = end;
+    } else if (std::string_view("\\^$.|?*+()[]").find(c) != std::string_view::npos) {
+      pattern += '\\';
+      pattern += c;
+    } else {
+      pattern += c;
+    }
+  }
+  pattern += "$";
+  return std::regex_match(uri.begin(), uri.end(), std::regex(pattern));
+}
+
+Catalog::Catalog(std::vector<ConnectorInstance> instances, std::string separator,
+                 std::shared_ptr<protocol::ChangeBus> bus)
+    : instances_(std::move(instances)),
+      separator_(std::move(separator)),
+      bus_(std::move(bus)),
+      snapshot_(std::make_shared<Snapshot>()) {
+  for (auto& instance : instances_) {
+    events_.push_back(std::make_unique<Events>(*this));
+    instance.connector->attach(events_.back().get());
+  }
+}
+
+Catalog::~Catalog() {
+  for (auto& instance : instances_) instance.connector->attach(nullptr);
+}
+
+Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build() const {
+  auto snap = std::make_shared<Snapshot>();
+  std::map<std::string, std::string> toolOwner;
+  std::map<std::string, std::string> promptOwner;
+  for (const auto& instance : instances_) {
+    auto described = instance.connector->describe();
+    if (!described) {
+      log::warn("catalog", "connector is unavailable; its items are left out",
+                {{"connector", instance.id}, {"error", described.error().message}});
+      snap->unavailable.push_back(instance.id);
+      continue;
+    }
+    auto exposedName = [&](const std::string& local) {
+      return instance.prefixed ? instance.id + separator_ + local : local;
+    };
+    auto addNamed = [&](const Json& items, Json& out, std::map<std::string, Target, std::less<>>& index,
+                        std::map<std::string, std::string>& owner, const char* kind) -> std::optional<std::string> {
+      for (const auto& item : items) {
+        if (!item.is_object() || !item.contains("name") || !item["name"].is_string()) continue;
+        const std::string local = item["name"].get<std::string>();
+        const std::string name = exposedName(local);
+        if (!isClientSafeName(name)) {
+          log::warn("catalog", "name is not valid for MCP clients; left out",
+                    {{"connector", instance.id}, {"kind", kind}, {"name", name}});
+          continue;
+        }
+        if (auto [it, inserted] = owner.emplace(name, instance.id); !inserted) {
+          return std::string(kind) + " name '" + name + "' is offered by both connector '" + it->second +
+                 "' and connector '" + instance.id +
+                 "'; give one of them a prefix (prefix: true) or rename the instance";
+        }
+        Json exposed = item;
+        exposed["name"] = name;
+        out.push_back(std::move(exposed));
+        index.emplace(name, Target{instance.connector, instance.id, local});
+      }
+      return std::nullopt;
+    };
+    if (auto err = addNamed(described->tools, snap->tools, snap->toolIndex, toolOwner, "tool")) {
+      return unexpected(*err);
+    }
+    if (auto err = addNamed(described->prompts, snap->prompts, snap->promptIndex, promptOwner, "prompt")) {
+      return unexpected(*err);
+    }
+    for (const auto& r : described->resources) {
+      if (!r.is_object() || !r.contains("uri") || !r["uri"].is_string()) continue;
+      const std::string uri = r["uri"].get<std::string>();
+      if (snap->resourceIndex.count(uri) != 0) {
+        return unexpected("resource '" + uri + "' is offered by both connector '" +
+                          snap->resourceIndex[uri].connectorId + "' and connector '" + instance.id + "'");
+      }
+      snap->resources.push_back(r);
+      snap->resourceIndex.emplace(uri, Target{instance.connector, instance.id, uri});
+    }
+    for (const auto& t : described->resourceTemplates) {
+      if (!t.is_object() || !t.contains("uriTemplate") || !t["uriTemplate"].is_string()) continue;
+      snap->resourceTemplates.push_back(t);
+      snap->templateIndex.emplace_back(t["uriTemplate"].get<std::string>(),
+                                       Target{instance.connector, instance.id, t["uriTemplate"].get<std::string>()});
+    }
+  }
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+Expected<bool, std::string> Catalog::load() {
+  auto built = build();
+  if (!built) return unexpected(built.error());
+  std::lock_guard lock(mutex_);
+  snapshot_ = std::move(built.value());
+  return true;
+}
+
+void Catalog::refresh(protocol::ChangeKind kind) {
+  auto built = build();
+  if (built) {
+    std::lock_guard lock(mutex_);
+    snapshot_ = std::move(built.value());
+  } else {
+    // Keep serving the previous catalog: a connector that starts colliding must not take
+    // everyone else's tools away.
+    log::error("catalog", "catalog refresh rejected; keeping the previous one", {{"error", built.error()}});
+  }
+  bus_->publish(kind);
+}
+
+std::shared_ptr<const Catalog::Snapshot> Catalog::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+Json Catalog::tools() const { return snapshot()->tools; }
+Json Catalog::prompts() const { return snapshot()->prompts; }
+Json Catalog::resources() const { return snapshot()->resources; }
+Json Catalog::resourceTemplates() const { return snapshot()->resourceTemplates; }
+
+std::optional<Catalog::Target> Catalog::findTool(std::string_view name) const {
+  auto snap = snapshot();
+  auto it = snap->toolIndex.find(name);
+  if (it == snap->toolIndex.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Catalog::Target> Catalog::findPrompt(std::string_view name) const {
+  auto snap = snapshot();
+  auto it = snap->promptIndex.find(name);
+  if (it == snap->promptIndex.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Catalog::Target> Catalog::findResource(std::string_view uri) const {
+  auto snap = snapshot();
+  if (auto it = snap->resourceIndex.find(uri); it != snap->resourceIndex.end()) return it->second;
+  for (const auto& [tmpl, target] : snap->templateIndex) {
+    if (uriMatchesTemplate(uri, tmpl)) return Target{target.connector, target.connectorId, std::string(uri)};
+  }
+  return std::nullopt;
+}
+
+std::optional<Catalog::Target> Catalog::findTemplate(std::string_view uriTemplate) const {
+  auto snap = snapshot();
+  for (const auto& [tmpl, target] : snap->templateIndex) {
+    if (tmpl == uriTemplate) return target;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Catalog::connectorIds() const {
+  std::vector<std::string> ids;
+  for (const auto& i : instances_) ids.push_back(i.id);
+  return ids;
+}
+
+std::vector<std::string> Catalog::unavailableConnectors() const { return snapshot()->unavailable; }
+
+}  // namespace mcphost::connectors

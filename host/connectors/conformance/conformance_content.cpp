@@ -1,0 +1,209 @@
+#include <regex>
+
+#include "connectors/conformance/conformance_connector.hpp"
+
+namespace mcphost::connectors::conformance {
+
+namespace {
+
+Json textMessage(std::string text) {
+  return {{"role", "user"}, {"content", {{"type", "text"}, {"text", std::move(text)}}}};
+}
+
+Json argumentSpec(const char* name, const char* description) {
+  return {{"name", name}, {"description", description}, {"required", true}};
+}
+
+std::string stringArg(const Json& arguments, const char* key) {
+  if (arguments.is_object()) {
+    if (auto it = arguments.find(key); it != arguments.end() && it->is_string()) return it->get<std::string>();
+  }
+  return {};
+}
+
+}  // namespace
+
+Json textResult(std::string text) {
+  return {{"content", Json::array({{{"type", "text"}, {"text", std::move(text)}}})}};
+}
+
+const Json* acceptedContent(const CallContext& ctx, std::string_view key) {
+  const Json* answer = ctx.inputResponse(key);
+  if (answer == nullptr || !answer->is_object()) return nullptr;
+  auto action = answer->find("action");
+  auto content = answer->find("content");
+  if (action == answer->end() || *action != "accept" || content == answer->end() || !content->is_object()) {
+    return nullptr;
+  }
+  return &*content;
+}
+
+Json conformancePrompts() {
+  return Json::array({
+      {{"name", "test_simple_prompt"}, {"description", "A simple prompt without arguments"}},
+      {{"name", "test_prompt_with_arguments"},
+       {"description", "A prompt with two required arguments"},
+       {"arguments",
+        {argumentSpec("arg1", "First test argument"), argumentSpec("arg2", "Second test argument")}}},
+      {{"name", "test_prompt_with_embedded_resource"},
+       {"description", "A prompt that embeds a resource"},
+       {"arguments", {argumentSpec("resourceUri", "URI of the resource to embed")}}},
+      {{"name", "test_prompt_with_image"}, {"description", "A prompt that includes an image"}},
+      {{"name", "test_input_required_result_prompt"},
+       {"description", "MRTR: needs elicitation input before rendering"}},
+  });
+}
+
+Outcome getConformancePrompt(std::string_view name, const Json& arguments, CallContext& ctx) {
+  if (name == "test_simple_prompt") {
+    return Json{{"messages", {textMessage("This is a simple prompt for testing.")}}};
+  }
+  if (name == "test_prompt_with_arguments") {
+    if (stringArg(arguments, "arg1").empty() && stringArg(arguments, "arg2").empty()) {
+      return RpcError{protocol::errc::kInvalidParams, "Missing required arguments: arg1, arg2", nullptr};
+    }
+    return Json{{"messages",
+                 {textMessage("Prompt with arguments: arg1='" + stringArg(arguments, "arg1") + "', arg2='" +
+                              stringArg(arguments, "arg2") + "'")}}};
+  }
+  if (name == "test_prompt_with_embedded_resource") {
+    std::string uri = stringArg(arguments, "resourceUri");
+    if (uri.empty()) return RpcError{protocol::errc::kInvalidParams, "Missing required argument: resourceUri", nullptr};
+    Json resource = {{"uri", uri}, {"mimeType", "text/plain"}, {"text", "Embedded resource content for testing."}};
+    return Json{{"messages",
+                 {{{"role", "user"}, {"content", {{"type", "resource"}, {"resource", resource}}}},
+                  textMessage("Please process the embedded resource above.")}}};
+  }
+  if (name == "test_prompt_with_image") {
+    return Json{{"messages",
+                 {{{"role", "user"}, {"content", {{"type", "image"}, {"data", kPng1x1}, {"mimeType", "image/png"}}}},
+                  textMessage("Please analyze the image above.")}}};
+  }
+  if (name == "test_input_required_result_prompt") {
+    const Json* content = acceptedContent(ctx, "user_context");
+    if (content == nullptr || !content->contains("context") || !(*content)["context"].is_string()) {
+      Json schema = {{"type", "object"},
+                     {"properties", {{"context", {{"type", "string"}}}}},
+                     {"required", {"context"}}};
+      return InputRequired{}.ask("user_context", "elicitation/create",
+                                 {{"mode", "form"},
+                                  {"message", "What context should the prompt use?"},
+                                  {"requestedSchema", schema}});
+    }
+    return Json{{"messages",
+                 {textMessage("Use the following context: " + (*content)["context"].get<std::string>())}}};
+  }
+  return RpcError{protocol::errc::kInvalidParams, "Unknown prompt: " + std::string(name), nullptr};
+}
+
+Json conformanceResources() {
+  return Json::array({
+      {{"uri", "test://static-text"},
+       {"name", "static-text"},
+       {"title", "static-text"},
+       {"description", "A static text resource"},
+       {"mimeType", "text/plain"}},
+      {{"uri", "test://static-binary"},
+       {"name", "static-binary"},
+       {"title", "static-binary"},
+       {"description", "A static binary (PNG) resource"},
+       {"mimeType", "image/png"}},
+      {{"uri", "test://watched-resource"},
+       {"name", "watched-resource"},
+       {"title", "watched-resource"},
+       {"description", "Subscribable resource"},
+       {"mimeType", "text/plain"}},
+  });
+}
+
+Json conformanceResourceTemplates() {
+  return Json::array({{{"uriTemplate", "test://template/{id}/data"},
+                       {"name", "template"},
+                       {"title", "Resource Template"},
+                       {"description", "Template with {id} substitution"},
+                       {"mimeType", "application/json"}}});
+}
+
+Outcome readConformanceResource(std::string_view uri) {
+  auto contents = [&](Json item) { return Json{{"contents", Json::array({std::move(item)})}}; };
+  if (uri == "test://static-text") {
+    return contents({{"uri", uri},
+                     {"mimeType", "text/plain"},
+                     {"text", "This is the content of the static text resource."}});
+  }
+  if (uri == "test://static-binary") {
+    return contents({{"uri", uri}, {"mimeType", "image/png"}, {"blob", kPng1x1}});
+  }
+  if (uri == "test://watched-resource") {
+    return contents({{"uri", uri}, {"mimeType", "text/plain"}, {"text", "Watched resource content"}});
+  }
+  static const std::regex kTemplate("^test://template/([^/]+)/data$");
+  std::match_results<std::string_view::const_iterator> match;
+  if (std::regex_match(uri.begin(), uri.end(), match, kTemplate)) {
+    std::string id = match[1].str();
+    Json body = {{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
+    return contents({{"uri", uri}, {"mimeType", "application/json"}, {"text", body.dump()}});
+  }
+  return RpcError{protocol::errc::kResourceNotFound, "Resource not found", {{"uri", uri}}};
+}
+
+Outcome completeConformance(const Json& ref, const Json& argument) {
+  std::vector<std::string> candidates;
+  const std::string type = ref.value("type", "");
+  if (type == "ref/prompt" && ref.value("name", "") == "test_prompt_with_arguments") {
+    candidates = {"paris", "park", "party", "test-value"};
+  } else if (type == "ref/resource" && ref.value("uri", "") == "test://template/{id}/data") {
+    candidates = {"1", "123", "42"};
+  }
+  const std::string prefix = argument.is_object() ? argument.value("value", "") : "";
+  Json values = Json::array();
+  for (const auto& c : candidates) {
+    if (c.starts_with(prefix) && values.size() < 100) values.push_back(c);
+  }
+  const auto total = values.size();
+  return Json{{"completion", {{"values", std::move(values)}, {"total", total}, {"hasMore", false}}}};
+}
+
+void ConformanceConnector::attach(ConnectorEvents* events) { events_ = events; }
+
+Expected<Descriptor, RpcError> ConformanceConnector::describe() {
+  Descriptor d;
+  d.tools = conformanceTools();
+  d.resources = conformanceResources();
+  d.resourceTemplates = conformanceResourceTemplates();
+  d.prompts = conformancePrompts();
+  return d;
+}
+
+Outcome ConformanceConnector::callTool(std::string_view name, const Json& arguments, CallContext& ctx) {
+  return callConformanceTool(name, arguments, ctx, events_);
+}
+
+Outcome ConformanceConnector::readResource(std::string_view uri, CallContext& /*ctx*/) {
+  return readConformanceResource(uri);
+}
+
+Outcome ConformanceConnector::getPrompt(std::string_view name, const Json& arguments, CallContext& ctx) {
+  return getConformancePrompt(name, arguments, ctx);
+}
+
+Outcome ConformanceConnector::complete(const Json& ref, const Json& argument, const Json& /*context*/,
+                                       CallContext& /*ctx*/) {
+  return completeConformance(ref, argument);
+}
+
+Outcome ConformanceConnector::subscribe(std::string_view uri) {
+  {
+    std::lock_guard lock(mutex_);
+    subscriptions_.emplace(uri);
+  }
+  return Json::object();
+}
+
+Outcome ConformanceConnector::unsubscribe(std::string_view uri) {
+  std::lock_guard lock(mutex_);
+  subscriptions_.erase(std::string(uri));
+  return Json::object();
+}
+
+}  // namespace mcphost::connectors::conformance

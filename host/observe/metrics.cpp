@@ -1,0 +1,81 @@
+#include "observe/metrics.hpp"
+
+#include <sstream>
+
+namespace mcphost::observe {
+
+namespace {
+// Label values come from clients (method names); escape them per the exposition format.
+std::string escapeLabel(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+Metrics& Metrics::instance() {
+  static Metrics metrics;
+  return metrics;
+}
+
+void Metrics::observeRequest(std::string_view method, std::string_view status, std::chrono::microseconds latency) {
+  const double seconds = static_cast<double>(latency.count()) / 1e6;
+  std::lock_guard lock(mutex_);
+  // Unknown methods are folded into one label value so a client cannot grow the series set.
+  auto& h = requests_[{std::string(method.size() > 64 ? "other" : method), std::string(status)}];
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) ++h.buckets[i];
+  }
+  ++h.count;
+  h.sum += seconds;
+}
+
+void Metrics::countHttpResponse(int status) {
+  std::lock_guard lock(mutex_);
+  ++httpResponses_[status];
+}
+
+std::string Metrics::render() const {
+  std::ostringstream out;
+  std::lock_guard lock(mutex_);
+  out << "# HELP mcphost_requests_total MCP requests handled, by method and status.\n"
+      << "# TYPE mcphost_requests_total counter\n";
+  for (const auto& [key, h] : requests_) {
+    out << "mcphost_requests_total{method=\"" << escapeLabel(key.first) << "\",status=\"" << escapeLabel(key.second)
+        << "\"} " << h.count << "\n";
+  }
+  out << "# HELP mcphost_request_duration_seconds MCP request latency, by method and status.\n"
+      << "# TYPE mcphost_request_duration_seconds histogram\n";
+  for (const auto& [key, h] : requests_) {
+    const std::string labels =
+        "method=\"" + escapeLabel(key.first) + "\",status=\"" + escapeLabel(key.second) + "\"";
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      out << "mcphost_request_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i] << "\"} "
+          << h.buckets[i] << "\n";
+    }
+    out << "mcphost_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
+    out << "mcphost_request_duration_seconds_sum{" << labels << "} " << h.sum << "\n";
+    out << "mcphost_request_duration_seconds_count{" << labels << "} " << h.count << "\n";
+  }
+  out << "# HELP mcphost_http_responses_total HTTP responses, by status code.\n"
+      << "# TYPE mcphost_http_responses_total counter\n";
+  for (const auto& [status, n] : httpResponses_) {
+    out << "mcphost_http_responses_total{code=\"" << status << "\"} " << n << "\n";
+  }
+  out << "# HELP mcphost_active_sessions MCP sessions (initialize era) currently open.\n"
+      << "# TYPE mcphost_active_sessions gauge\nmcphost_active_sessions " << activeSessions.load() << "\n"
+      << "# HELP mcphost_open_connections HTTP connections currently open.\n"
+      << "# TYPE mcphost_open_connections gauge\nmcphost_open_connections " << openConnections.load() << "\n"
+      << "# HELP mcphost_open_streams SSE streams currently open.\n"
+      << "# TYPE mcphost_open_streams gauge\nmcphost_open_streams " << openStreams.load() << "\n";
+  return out.str();
+}
+
+}  // namespace mcphost::observe

@@ -1,0 +1,552 @@
+#include "transport/http_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <Poco/Net/HTTPResponse.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+
+#include "common/thread_pool.hpp"
+#include "observe/log.hpp"
+#include "observe/metrics.hpp"
+#include "transport/http_wire.hpp"
+
+namespace mcphost::transport {
+
+using Clock = std::chrono::steady_clock;
+
+class Connection {
+ public:
+  Connection(int socket, std::uint64_t connectionId, std::string peerAddress)
+      : fd(socket), id(connectionId), peer(std::move(peerAddress)) {}
+
+  const int fd;
+  const std::uint64_t id;
+  const std::string peer;
+
+  // Reactor-thread state.
+  enum class Phase { kIdle, kReadingHead, kReadingBody, kBusy };
+  Phase phase = Phase::kIdle;
+  std::string in;
+  Clock::time_point requestStarted = Clock::now();
+  Clock::time_point lastActivity = Clock::now();
+  std::optional<Poco::Net::HTTPRequest> head;
+  bool chunked = false;
+  std::size_t contentLength = 0;
+  bool writeArmed = false;
+
+  // Shared with worker threads.
+  std::mutex mutex;
+  std::string out;
+  bool keepAlive = true;
+  bool responseComplete = false;
+  bool closeAfterWrite = false;
+  bool closed = false;
+  std::vector<std::function<void()>> closeCallbacks;
+};
+
+namespace {
+
+constexpr std::uint64_t kListenTag = 0;
+constexpr std::uint64_t kWakeTag = 1;
+
+std::vector<std::function<void()>> takeCallbacks(Connection& c) {
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(c.closeCallbacks);
+  return callbacks;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ channel
+
+ResponseChannel::ResponseChannel(std::shared_ptr<Connection> connection, HttpServer& server, bool headRequest)
+    : connection_(std::move(connection)), server_(server), headRequest_(headRequest) {}
+
+ResponseChannel::~ResponseChannel() {
+  // A handler that forgot to answer must not leave the client hanging.
+  if (!started_.load()) {
+    respond(500, {{"Content-Type", "text/plain"}}, "the request handler produced no response\n");
+  } else if (!finished_.load()) {
+    end();
+  }
+}
+
+void ResponseChannel::respond(int status, const HeaderList& headers, std::string_view body) {
+  if (started_.exchange(true)) return;
+  finished_ = true;
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(connection_->mutex);
+    if (connection_->closed) return;
+    connection_->out += serializeHead(status, headers, connection_->keepAlive, body.size());
+    if (!headRequest_) connection_->out.append(body);
+    connection_->responseComplete = true;
+    connection_->closeAfterWrite = !connection_->keepAlive;
+    callbacks = takeCallbacks(*connection_);
+  }
+  observe::Metrics::instance().countHttpResponse(status);
+  server_.wake(connection_);
+  for (auto& cb : callbacks) cb();
+}
+
+void ResponseChannel::startStream(int status, const HeaderList& headers) {
+  if (started_.exchange(true)) return;
+  {
+    std::lock_guard lock(connection_->mutex);
+    if (connection_->closed) return;
+    connection_->out += serializeHead(status, headers, connection_->keepAlive, std::nullopt);
+  }
+  observe::Metrics::instance().countHttpResponse(status);
+  server_.wake(connection_);
+}
+
+bool ResponseChannel::write(std::string_view data) {
+  if (!started_.load() || finished_.load() || data.empty()) return open();
+  {
+    std::lock_guard lock(connection_->mutex);
+    if (connection_->closed) return false;
+    connection_->out += chunk(data);
+  }
+  server_.wake(connection_);
+  return true;
+}
+
+void ResponseChannel::end() {
+  if (!started_.load() || finished_.exchange(true)) return;
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(connection_->mutex);
+    if (!connection_->closed) {
+      connection_->out += "0\r\n\r\n";
+      connection_->responseComplete = true;
+      connection_->closeAfterWrite = !connection_->keepAlive;
+    }
+    callbacks = takeCallbacks(*connection_);
+  }
+  server_.wake(connection_);
+  for (auto& cb : callbacks) cb();
+}
+
+void ResponseChannel::abort() {
+  started_ = true;
+  if (finished_.exchange(true)) return;
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(connection_->mutex);
+    connection_->responseComplete = true;
+    connection_->closeAfterWrite = true;
+    connection_->keepAlive = false;
+    callbacks = takeCallbacks(*connection_);
+  }
+  server_.wake(connection_);
+  for (auto& cb : callbacks) cb();
+}
+
+bool ResponseChannel::open() const {
+  std::lock_guard lock(connection_->mutex);
+  return !connection_->closed && !finished_.load();
+}
+
+void ResponseChannel::onClose(std::function<void()> callback) {
+  {
+    std::lock_guard lock(connection_->mutex);
+    if (!connection_->closed && !finished_.load()) {
+      connection_->closeCallbacks.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback();
+}
+
+// ------------------------------------------------------------------------------------ reactor
+
+class HttpServer::Reactor {
+ public:
+  Reactor(HttpServer& owner, HttpServerOptions options, HttpHandler handler)
+      : owner_(owner),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        pool_(options_.workerThreads, options_.maxQueuedRequests) {}
+
+  ~Reactor() {
+    for (auto& [id, c] : connections_) ::close(c->fd);
+    pool_.stop();
+    if (listenFd_ >= 0) ::close(listenFd_);
+    if (wakeFd_ >= 0) ::close(wakeFd_);
+    if (epollFd_ >= 0) ::close(epollFd_);
+  }
+
+  Expected<std::uint16_t, std::string> bind();
+  void run();
+  void stop() {
+    running_ = false;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
+  }
+  void wake(const std::shared_ptr<Connection>& c) {
+    {
+      std::lock_guard lock(dirtyMutex_);
+      dirty_.push_back(c);
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wakeFd_, &one, sizeof one);
+  }
+
+ private:
+  void acceptAll();
+  void onReadable(const std::shared_ptr<Connection>& c);
+  void parse(const std::shared_ptr<Connection>& c);
+  void dispatch(const std::shared_ptr<Connection>& c, std::string body);
+  void flush(const std::shared_ptr<Connection>& c);
+  void fail(const std::shared_ptr<Connection>& c, int status, std::string_view message);
+  void close(const std::shared_ptr<Connection>& c);
+  void armWrite(Connection& c, bool on);
+  void sweep();
+
+  HttpServer& owner_;
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  ThreadPool pool_;
+  int epollFd_ = -1;
+  int listenFd_ = -1;
+  int wakeFd_ = -1;
+  std::atomic<bool> running_{true};
+  std::uint64_t nextId_ = 2;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  std::mutex dirtyMutex_;
+  std::vector<std::weak_ptr<Connection>> dirty_;
+};
+
+Expected<std::uint16_t, std::string> HttpServer::Reactor::bind() {
+  in_addr address{};
+  if (::inet_pton(AF_INET, options_.host.c_str(), &address) != 1) {
+    return unexpected("listen address '" + options_.host + "' is not an IPv4 address (e.g. 127.0.0.1)");
+  }
+  listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listenFd_ < 0) return unexpected(std::string("socket: ") + std::strerror(errno));
+  int yes = 1;
+  ::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(options_.port);
+  sa.sin_addr = address;
+  if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    return unexpected("cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                      std::strerror(errno) + " (is another process using the port?)");
+  }
+  if (::listen(listenFd_, 4096) != 0) return unexpected(std::string("listen: ") + std::strerror(errno));
+  socklen_t len = sizeof sa;
+  ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&sa), &len);
+  epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epollFd_ < 0 || wakeFd_ < 0) return unexpected(std::string("epoll/eventfd: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &ev);
+  ev.data.u64 = kWakeTag;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev);
+  return ntohs(sa.sin_port);
+}
+
+void HttpServer::Reactor::run() {
+  std::vector<epoll_event> events(512);
+  auto lastSweep = Clock::now();
+  while (running_) {
+    const int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), 500);
+    if (n < 0 && errno != EINTR) {
+      log::error("http", "epoll_wait failed", {{"error", std::strerror(errno)}});
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      const auto tag = events[i].data.u64;
+      if (tag == kListenTag) {
+        acceptAll();
+        continue;
+      }
+      if (tag == kWakeTag) {
+        std::uint64_t value = 0;
+        [[maybe_unused]] auto r = ::read(wakeFd_, &value, sizeof value);
+        std::vector<std::weak_ptr<Connection>> dirty;
+        {
+          std::lock_guard lock(dirtyMutex_);
+          dirty.swap(dirty_);
+        }
+        for (auto& weak : dirty) {
+          if (auto c = weak.lock(); c && connections_.count(c->id) != 0) flush(c);
+        }
+        continue;
+      }
+      auto it = connections_.find(tag);
+      if (it == connections_.end()) continue;
+      auto c = it->second;
+      if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
+      if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+    }
+    if (Clock::now() - lastSweep > std::chrono::milliseconds(500)) {
+      sweep();
+      lastSweep = Clock::now();
+    }
+  }
+  // Shutdown: drop every connection so streams end and waiting handlers notice.
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, c] : connections_) all.push_back(c);
+  for (auto& c : all) close(c);
+}
+
+void HttpServer::Reactor::acceptAll() {
+  for (;;) {
+    sockaddr_in sa{};
+    socklen_t len = sizeof sa;
+    const int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        log::warn("http", "out of file descriptors; refusing connections (raise LimitNOFILE)");
+      }
+      return;
+    }
+    if (connections_.size() >= options_.maxConnections) {
+      ::close(fd);
+      continue;
+    }
+    int yes = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    char ip[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+    auto c = std::make_shared<Connection>(fd, nextId_++, std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = c->id;
+    ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev);
+    connections_.emplace(c->id, c);
+    ++observe::Metrics::instance().openConnections;
+  }
+}
+
+void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = ::recv(c->fd, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      c->in.append(buffer, static_cast<std::size_t>(n));
+      c->lastActivity = Clock::now();
+      // Bound what one connection may buffer (a pipelining or flooding client).
+      if (c->in.size() > options_.maxHeaderBytes + options_.maxBodyBytes + 65536) {
+        close(c);
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      close(c);
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    close(c);
+    return;
+  }
+  if (c->phase != Connection::Phase::kBusy) parse(c);
+}
+
+void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
+  if (c->phase == Connection::Phase::kIdle || c->phase == Connection::Phase::kReadingHead) {
+    if (c->in.empty()) return;
+    if (c->phase == Connection::Phase::kIdle) {
+      c->phase = Connection::Phase::kReadingHead;
+      c->requestStarted = Clock::now();
+    }
+    const auto end = c->in.find("\r\n\r\n");
+    if (end == std::string::npos || end + 4 > options_.maxHeaderBytes) {
+      if (c->in.size() > options_.maxHeaderBytes || (end != std::string::npos)) {
+        fail(c, 431, "request head exceeds " + std::to_string(options_.maxHeaderBytes) + " bytes");
+      }
+      return;
+    }
+    auto head = parseHead(std::string_view(c->in).substr(0, end + 4));
+    c->in.erase(0, end + 4);
+    if (!head) {
+      fail(c, 400, head.error());
+      return;
+    }
+    c->head = std::move(head.value());
+    c->chunked = c->head->getChunkedTransferEncoding();
+    const auto length = c->head->getContentLength64();
+    if (!c->chunked && length > 0 && static_cast<std::uint64_t>(length) > options_.maxBodyBytes) {
+      fail(c, 413, "request body of " + std::to_string(length) + " bytes exceeds the limit of " +
+                       std::to_string(options_.maxBodyBytes) + " bytes (server.max_body_bytes)");
+      return;
+    }
+    c->contentLength = length > 0 ? static_cast<std::size_t>(length) : 0;
+    if ((c->chunked || c->contentLength > 0) && c->head->has("Expect") &&
+        Poco::icompare(c->head->get("Expect"), "100-continue") == 0) {
+      {
+        std::lock_guard lock(c->mutex);
+        c->out += "HTTP/1.1 100 Continue\r\n\r\n";
+      }
+      flush(c);
+    }
+    c->phase = Connection::Phase::kReadingBody;
+  }
+  if (c->phase != Connection::Phase::kReadingBody) return;
+  std::string body;
+  if (c->chunked) {
+    std::size_t consumed = 0;
+    switch (decodeChunked(c->in, options_.maxBodyBytes, body, consumed)) {
+      case ChunkedStatus::kNeedMore: return;
+      case ChunkedStatus::kTooLarge:
+        fail(c, 413, "request body exceeds the limit of " + std::to_string(options_.maxBodyBytes) + " bytes");
+        return;
+      case ChunkedStatus::kMalformed: fail(c, 400, "malformed chunked request body"); return;
+      case ChunkedStatus::kComplete: c->in.erase(0, consumed); break;
+    }
+  } else {
+    if (c->in.size() < c->contentLength) return;
+    body = c->in.substr(0, c->contentLength);
+    c->in.erase(0, c->contentLength);
+  }
+  dispatch(c, std::move(body));
+}
+
+void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::string body) {
+  c->phase = Connection::Phase::kBusy;
+  HttpRequest request{std::move(*c->head), std::move(body), c->peer};
+  c->head.reset();
+  {
+    std::lock_guard lock(c->mutex);
+    c->keepAlive = request.head.getKeepAlive();
+    c->responseComplete = false;
+    c->closeAfterWrite = false;
+  }
+  const bool headRequest = request.head.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD;
+  auto channel = std::make_shared<ResponseChannel>(c, owner_, headRequest);
+  auto task = [this, channel, req = std::make_shared<HttpRequest>(std::move(request))]() mutable {
+    try {
+      handler_(std::move(*req), channel);
+    } catch (const std::exception& e) {
+      log::error("http", "request handler failed", {{"error", e.what()}});
+      channel->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
+    }
+  };
+  if (!pool_.submit(std::move(task))) {
+    channel->respond(503, {{"Content-Type", "text/plain"}, {"Retry-After", "1"}},
+                     "the server is overloaded; retry shortly\n");
+  }
+}
+
+void HttpServer::Reactor::fail(const std::shared_ptr<Connection>& c, int status, std::string_view message) {
+  {
+    std::lock_guard lock(c->mutex);
+    c->out += serializeHead(status, {{"Content-Type", "text/plain; charset=utf-8"}}, false, message.size() + 1);
+    c->out.append(message).append("\n");
+    c->responseComplete = true;
+    c->closeAfterWrite = true;
+  }
+  observe::Metrics::instance().countHttpResponse(status);
+  c->phase = Connection::Phase::kBusy;
+  flush(c);
+}
+
+void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
+  bool finished = false;
+  bool closeNow = false;
+  {
+    std::lock_guard lock(c->mutex);
+    std::size_t sent = 0;
+    while (sent < c->out.size()) {
+      const ssize_t n = ::send(c->fd, c->out.data() + sent, c->out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      closeNow = true;
+      break;
+    }
+    c->out.erase(0, sent);
+    if (!closeNow && c->out.empty() && c->responseComplete) {
+      finished = true;
+      closeNow = c->closeAfterWrite;
+      c->responseComplete = false;
+    }
+  }
+  if (closeNow) {
+    close(c);
+    return;
+  }
+  bool pending = false;
+  {
+    std::lock_guard lock(c->mutex);
+    pending = !c->out.empty();
+  }
+  armWrite(*c, pending);
+  if (finished) {
+    c->phase = Connection::Phase::kIdle;
+    c->lastActivity = Clock::now();
+    parse(c);  // a pipelined request may already be buffered
+  }
+}
+
+void HttpServer::Reactor::armWrite(Connection& c, bool on) {
+  if (c.writeArmed == on) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0U);
+  ev.data.u64 = c.id;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.writeArmed = on;
+}
+
+void HttpServer::Reactor::close(const std::shared_ptr<Connection>& c) {
+  if (connections_.erase(c->id) == 0) return;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  ::close(c->fd);
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(c->mutex);
+    c->closed = true;
+    c->out.clear();
+    callbacks = takeCallbacks(*c);
+  }
+  --observe::Metrics::instance().openConnections;
+  for (auto& cb : callbacks) cb();
+}
+
+void HttpServer::Reactor::sweep() {
+  const auto now = Clock::now();
+  std::vector<std::shared_ptr<Connection>> expired;
+  for (auto& [id, c] : connections_) {
+    const bool reading =
+        c->phase == Connection::Phase::kReadingHead || c->phase == Connection::Phase::kReadingBody;
+    // A slow or stalled client (slowloris) loses its connection; it cannot hold a worker anyway.
+    if (reading && now - c->requestStarted > options_.requestReadTimeout) expired.push_back(c);
+    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > options_.idleTimeout) expired.push_back(c);
+  }
+  for (auto& c : expired) close(c);
+}
+
+// ------------------------------------------------------------------------------------ server
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+    : reactor_(std::make_unique<Reactor>(*this, std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() = default;
+
+Expected<std::uint16_t, std::string> HttpServer::bind() { return reactor_->bind(); }
+void HttpServer::run() { reactor_->run(); }
+void HttpServer::stop() { reactor_->stop(); }
+void HttpServer::wake(const std::shared_ptr<Connection>& connection) { reactor_->wake(connection); }
+
+}  // namespace mcphost::transport

@@ -1,0 +1,27 @@
+// HTTP/1.1 wire helpers: parsing a request head (through Poco), decoding a chunked body and
+// serializing response heads and chunks. Pure functions, so they are unit-tested and fuzzed.
+#pragma once
+
+#include <Poco/Net/HTTPRequest.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/expected.hpp"
+
+namespace mcphost::transport {
+
+Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head);
+
+enum class ChunkedStatus { kComplete, kNeedMore, kTooLarge, kMalformed };
+// Decodes a complete chunked body from the front of `in`; `consumed` is how many bytes it used.
+ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body, std::size_t& consumed);
+
+std::string serializeHead(int status, const std::vector<std::pair<std::string, std::string>>& headers,
+                          bool keepAlive, std::optional<std::size_t> contentLength);
+std::string chunk(std::string_view data);
+
+}  // namespace mcphost::transport

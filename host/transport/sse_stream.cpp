@@ -1,0 +1,125 @@
+#include "transport/sse_stream.hpp"
+
+#include "observe/metrics.hpp"
+
+namespace mcphost::transport {
+
+namespace {
+std::string dump(const protocol::Json& message) {
+  return message.dump(-1, ' ', false, protocol::Json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string sseFrame(std::string_view id, std::string_view data) {
+  std::string frame = "event: message\n";
+  if (!id.empty()) frame.append("id: ").append(id).append("\n");
+  frame.append("data: ").append(data).append("\n\n");
+  return frame;
+}
+
+HeaderList sseHeaders(HeaderList extra) {
+  extra.emplace_back("Content-Type", "text/event-stream");
+  extra.emplace_back("Cache-Control", "no-cache, no-transform");
+  extra.emplace_back("X-Accel-Buffering", "no");
+  return extra;
+}
+
+void StreamLog::attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs) {
+  std::lock_guard lock(mutex_);
+  if (prime) {
+    channel->write("id: " + id_ + "::0\nretry: " + std::to_string(retryMs) + "\ndata: \n\n");
+  }
+  for (const auto& [seq, frame] : events_) {
+    if (seq > afterSeq) channel->write(frame);
+  }
+  if (finished_) {
+    channel->end();
+    return;
+  }
+  if (channel_) channel_->end();
+  channel_ = std::move(channel);
+}
+
+bool StreamLog::send(const protocol::Json& message) {
+  std::lock_guard lock(mutex_);
+  const std::size_t seq = nextSeq_++;
+  std::string frame = sseFrame(id_ + "::" + std::to_string(seq), dump(message));
+  bool delivered = false;
+  if (channel_) delivered = channel_->write(frame);
+  events_.emplace_back(seq, std::move(frame));
+  if (events_.size() > maxEvents_) events_.erase(events_.begin());
+  return delivered || !channel_;  // kept for replay either way
+}
+
+void StreamLog::finish(const protocol::Json& message) {
+  send(message);
+  std::lock_guard lock(mutex_);
+  finished_ = true;
+  if (channel_) {
+    channel_->end();
+    channel_.reset();
+  }
+}
+
+void StreamLog::detach() {
+  std::lock_guard lock(mutex_);
+  if (channel_) {
+    channel_->abort();
+    channel_.reset();
+  }
+}
+
+void StreamLog::close() {
+  std::lock_guard lock(mutex_);
+  if (channel_) {
+    channel_->end();
+    channel_.reset();
+  }
+}
+
+bool StreamLog::live() const {
+  std::lock_guard lock(mutex_);
+  return channel_ && channel_->open();
+}
+
+PostResponder::PostResponder(std::shared_ptr<ResponseChannel> channel, std::shared_ptr<StreamLog> log,
+                             HeaderList headers, int retryMs)
+    : channel_(std::move(channel)), log_(std::move(log)), headers_(std::move(headers)), retryMs_(retryMs) {}
+
+void PostResponder::startStreamLocked() {
+  if (streaming_) return;
+  streaming_ = true;
+  channel_->startStream(200, sseHeaders(headers_));
+  if (log_) log_->attach(channel_, 0, /*prime=*/true, retryMs_);
+}
+
+bool PostResponder::send(const protocol::Json& message) {
+  std::lock_guard lock(mutex_);
+  startStreamLocked();
+  if (log_) return log_->send(message);
+  return channel_->write(sseFrame({}, dump(message)));
+}
+
+void PostResponder::finish(const protocol::Json& response, int httpStatus) {
+  std::lock_guard lock(mutex_);
+  if (!streaming_) {
+    HeaderList headers = headers_;
+    headers.emplace_back("Content-Type", "application/json");
+    channel_->respond(httpStatus, headers, dump(response));
+    return;
+  }
+  if (log_) {
+    log_->finish(response);
+  } else {
+    channel_->write(sseFrame({}, dump(response)));
+    channel_->end();
+  }
+}
+
+void PostResponder::detach() {
+  std::lock_guard lock(mutex_);
+  startStreamLocked();
+  if (log_) log_->detach();
+}
+
+}  // namespace mcphost::transport

@@ -1,0 +1,64 @@
+// The MCP Streamable HTTP endpoint (one path, POST/GET/DELETE) serving both protocol eras, plus
+// the operational endpoints /healthz, /readyz and /metrics.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/change_bus.hpp"
+#include "protocol/mcp_router.hpp"
+#include "transport/http_server.hpp"
+#include "transport/session_store.hpp"
+
+namespace mcphost::transport {
+
+struct EndpointOptions {
+  std::string path = "/mcp";
+  // Host header values accepted (host part, any port); loopback names by default. Protects
+  // against DNS rebinding. Empty list with rebindingProtection=false accepts any host.
+  std::vector<std::string> allowedHosts = {"localhost", "127.0.0.1", "[::1]"};
+  std::vector<std::string> allowedOrigins;  // extra Origin values (scheme://host[:port]) accepted
+  bool rebindingProtection = true;
+  protocol::ParseLimits limits;
+  int sseRetryMs = 500;
+  bool accessLog = true;
+  SessionLimits sessions;
+};
+
+// Readiness: empty when ready, else the reasons.
+using ReadinessProbe = std::function<std::vector<std::string>()>;
+
+class StreamableHttpEndpoint {
+ public:
+  StreamableHttpEndpoint(EndpointOptions options, protocol::McpRouter& router, connectors::Catalog& catalog,
+                         std::shared_ptr<protocol::ChangeBus> bus, ReadinessProbe readiness);
+  ~StreamableHttpEndpoint();
+
+  void handle(HttpRequest&& request, const std::shared_ptr<ResponseChannel>& channel);
+  void shutdown();  // closes every session and stream
+
+ private:
+  struct Exchange;
+  void handleMcp(Exchange& ex);
+  void handlePost(Exchange& ex);
+  void handleGet(Exchange& ex);
+  void handleDelete(Exchange& ex);
+  void handleInitialize(Exchange& ex, const protocol::Message& message);
+  void handleSessionMessage(Exchange& ex, const protocol::Message& message);
+  void handleStateless(Exchange& ex, const protocol::Message& message);
+  void handleListen(Exchange& ex, const protocol::Message& message);
+  std::shared_ptr<HttpSession> requireSession(Exchange& ex);
+  [[nodiscard]] std::optional<std::string> rebindingViolation(const Poco::Net::HTTPRequest& head) const;
+  void subscribeSession(const std::shared_ptr<HttpSession>& session);
+
+  EndpointOptions options_;
+  protocol::McpRouter& router_;
+  connectors::Catalog& catalog_;
+  std::shared_ptr<protocol::ChangeBus> bus_;
+  ReadinessProbe readiness_;
+  SessionStore sessions_;
+};
+
+}  // namespace mcphost::transport
