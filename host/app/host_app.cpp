@@ -93,6 +93,7 @@ int serve(ServeOptions options) {
   endpoint.rebindingProtection = cfg.server.dnsRebindingProtection;
   endpoint.limits = limits;
   endpoint.accessLog = cfg.accessLog;
+  endpoint.resumableResponses = cfg.server.resumableResponses;
   endpoint.sessions.maxSessions = cfg.server.maxSessions;
   endpoint.sessions.idleTimeout = cfg.server.sessionIdleTimeout;
   auto readiness = [&catalog] {

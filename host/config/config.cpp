@@ -137,7 +137,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.allowKeys(server, "server",
                 {"listen", "endpoint", "allowed_hosts", "allowed_origins", "dns_rebinding_protection",
                  "max_body_bytes", "max_json_depth", "session_idle_timeout", "max_sessions", "worker_threads",
-                 "request_read_timeout", "idle_connection_timeout", "max_connections", "client_request_timeout"});
+                 "request_read_timeout", "idle_connection_timeout", "max_connections", "client_request_timeout",
+                 "resumable_responses"});
     if (const YAML::Node listen = server["listen"]; listen && !r.failed()) {
       auto hp = parseListen(listen.IsScalar() ? listen.Scalar() : "");
       if (!hp) {
@@ -160,6 +161,7 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.readDuration(server, "server", "idle_connection_timeout", cfg.server.idleConnectionTimeout);
     r.read(server, "server", "max_connections", cfg.server.maxConnections);
     r.readDuration(server, "server", "client_request_timeout", cfg.server.clientRequestTimeout);
+    r.read(server, "server", "resumable_responses", cfg.server.resumableResponses);
     if (!r.failed() && (cfg.server.endpoint.empty() || cfg.server.endpoint.front() != '/')) {
       r.fail(server["endpoint"], "server.endpoint", "must start with '/'");
     }

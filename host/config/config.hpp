@@ -34,6 +34,7 @@ struct ServerConfig {
   std::chrono::milliseconds idleConnectionTimeout{std::chrono::seconds(120)};
   std::size_t maxConnections = 20000;
   std::chrono::milliseconds clientRequestTimeout{std::chrono::seconds(60)};
+  bool resumableResponses = true;
 };
 
 struct Config {

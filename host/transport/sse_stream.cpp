@@ -64,7 +64,9 @@ void StreamLog::finish(const protocol::Json& message) {
 void StreamLog::detach() {
   std::lock_guard lock(mutex_);
   if (channel_) {
-    channel_->abort();
+    // End the response cleanly (final chunk): the client treats it as a poll point and
+    // reconnects with Last-Event-ID, while an aborted connection reads as a network error.
+    channel_->end();
     channel_.reset();
   }
 }
@@ -91,6 +93,11 @@ void PostResponder::startStreamLocked() {
   streaming_ = true;
   channel_->startStream(200, sseHeaders(headers_));
   if (log_) log_->attach(channel_, 0, /*prime=*/true, retryMs_);
+}
+
+void PostResponder::beginStream() {
+  std::lock_guard lock(mutex_);
+  startStreamLocked();
 }
 
 bool PostResponder::send(const protocol::Json& message) {

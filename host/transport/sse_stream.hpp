@@ -28,7 +28,7 @@ class StreamLog {
   void attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs);
   bool send(const protocol::Json& message);
   void finish(const protocol::Json& message);  // the final response; ends the stream
-  void detach();                               // closes the HTTP response; events are still kept
+  void detach();                               // ends the HTTP response; events are still kept
   void close();                                // ends the live response, if any
   [[nodiscard]] bool live() const;
 
@@ -52,6 +52,8 @@ class PostResponder final : public protocol::MessageSink {
   PostResponder(std::shared_ptr<ResponseChannel> channel, std::shared_ptr<StreamLog> log, HeaderList headers,
                 int retryMs);
 
+  // Starts the SSE stream now instead of on the first message (resumable responses).
+  void beginStream();
   bool send(const protocol::Json& message) override;
   void finish(const protocol::Json& response, int httpStatus);
   void detach();

@@ -298,6 +298,7 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   scope.cancelled = session->protocol().beginRequest(message.id);
   PostResponder responder(ex.channel, session->newStream(), {{"Mcp-Session-Id", session->protocol().id()}},
                           options_.sseRetryMs);
+  if (options_.resumableResponses) responder.beginStream();
   scope.sink = &responder;
   scope.closeStream = [&responder] { responder.detach(); };
   auto reply = router_.handle(message, scope);

@@ -23,6 +23,10 @@ struct EndpointOptions {
   bool rebindingProtection = true;
   protocol::ParseLimits limits;
   int sseRetryMs = 500;
+  // Session-era requests answer with a primed SSE stream, so any response can be resumed with
+  // Last-Event-ID after a dropped connection; false answers plain JSON unless the handler
+  // sends messages first.
+  bool resumableResponses = true;
   bool accessLog = true;
   SessionLimits sessions;
 };
