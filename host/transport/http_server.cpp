@@ -42,6 +42,7 @@ class Connection {
   Clock::time_point requestStarted = Clock::now();
   Clock::time_point lastActivity = Clock::now();
   std::optional<Poco::Net::HTTPRequest> head;
+  HeaderList rawHeaders;
   bool chunked = false;
   std::size_t contentLength = 0;
   bool writeArmed = false;
@@ -376,6 +377,7 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
       return;
     }
     auto head = parseHead(std::string_view(c->in).substr(0, end + 4));
+    c->rawHeaders = rawHeaderFields(std::string_view(c->in).substr(0, end + 4));
     c->in.erase(0, end + 4);
     if (!head) {
       fail(c, 400, head.error());
@@ -422,7 +424,7 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
 
 void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::string body) {
   c->phase = Connection::Phase::kBusy;
-  HttpRequest request{std::move(*c->head), std::move(body), c->peer};
+  HttpRequest request{std::move(*c->head), std::move(c->rawHeaders), std::move(body), c->peer};
   c->head.reset();
   {
     std::lock_guard lock(c->mutex);

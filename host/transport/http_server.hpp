@@ -19,13 +19,14 @@
 
 namespace mcphost::transport {
 
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
 struct HttpRequest {
   Poco::Net::HTTPRequest head;
+  HeaderList rawHeaders;  // as sent, for headers whose exact bytes matter
   std::string body;
   std::string peer;  // "ip:port"
 };
-
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class Connection;
 class HttpServer;

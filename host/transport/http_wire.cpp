@@ -1,6 +1,7 @@
 #include "transport/http_wire.hpp"
 
 #include <Poco/Exception.h>
+#include <Poco/String.h>
 #include <Poco/Net/HTTPResponse.h>
 
 #include <charconv>
@@ -30,6 +31,33 @@ Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head) {
     return unexpected(std::string("Content-Length together with Transfer-Encoding is not allowed"));
   }
   return request;
+}
+
+std::vector<std::pair<std::string, std::string>> rawHeaderFields(std::string_view head) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::size_t pos = head.find("\r\n");  // skip the request line
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    pos += 2;
+    const auto end = head.find("\r\n", pos);
+    if (end == std::string_view::npos || end == pos) break;
+    const std::string_view line = head.substr(pos, end - pos);
+    if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      fields.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+    }
+    pos = end;
+  }
+  return fields;
+}
+
+std::optional<std::string> findHeader(const std::vector<std::pair<std::string, std::string>>& fields,
+                                      std::string_view name) {
+  for (const auto& [key, value] : fields) {
+    if (Poco::icompare(key, std::string(name)) == 0) return value;
+  }
+  return std::nullopt;
 }
 
 ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body, std::size_t& consumed) {

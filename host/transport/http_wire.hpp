@@ -16,6 +16,13 @@ namespace mcphost::transport {
 
 Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head);
 
+// The header fields of a request head exactly as sent (Poco decodes RFC 2047 words such as
+// `=?base64?...?=` while parsing, which MCP's Mcp-Name/Mcp-Param-* comparisons must not see).
+std::vector<std::pair<std::string, std::string>> rawHeaderFields(std::string_view head);
+// Case-insensitive lookup in raw header fields; values are trimmed of spaces and tabs.
+std::optional<std::string> findHeader(const std::vector<std::pair<std::string, std::string>>& fields,
+                                      std::string_view name);
+
 enum class ChunkedStatus { kComplete, kNeedMore, kTooLarge, kMalformed };
 // Decodes a complete chunked body from the front of `in`; `consumed` is how many bytes it used.
 ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body, std::size_t& consumed);

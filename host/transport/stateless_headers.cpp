@@ -2,6 +2,7 @@
 
 #include "common/base64.hpp"
 #include "protocol/versions.hpp"
+#include "transport/http_wire.hpp"
 
 namespace mcphost::transport {
 
@@ -16,9 +17,10 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
-std::optional<std::string> header(const Poco::Net::HTTPRequest& head, const std::string& name) {
-  if (!head.has(name)) return std::nullopt;
-  return std::string(trim(head.get(name)));
+std::optional<std::string> header(const HeaderList& headers, const std::string& name) {
+  auto value = findHeader(headers, name);
+  if (!value) return std::nullopt;
+  return std::string(trim(*value));
 }
 
 LadderFailure mismatch(std::string message) {
@@ -39,7 +41,7 @@ std::optional<std::string> decodeHeaderValue(std::string_view value) {
   return std::string(value);
 }
 
-std::optional<LadderFailure> validateStatelessRequest(const Poco::Net::HTTPRequest* head,
+std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
                                                       const protocol::Message& message,
                                                       const ToolSchemaLookup& toolSchema) {
   // Rung 1: the envelope.

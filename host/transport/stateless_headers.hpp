@@ -2,12 +2,11 @@
 // Mcp-Name, Mcp-Param-*), in the order the revision defines: the first failing rung answers.
 #pragma once
 
-#include <Poco/Net/HTTPRequest.h>
-
 #include <functional>
 #include <optional>
 
 #include "protocol/json_rpc.hpp"
+#include "transport/http_server.hpp"
 
 namespace mcphost::transport {
 
@@ -19,8 +18,8 @@ struct LadderFailure {
 // Looks up a tool's inputSchema by exposed name (for Mcp-Param-* headers); null if unknown.
 using ToolSchemaLookup = std::function<protocol::Json(std::string_view toolName)>;
 
-// http: true when headers must be checked (HTTP); false for stdio, which has no headers.
-std::optional<LadderFailure> validateStatelessRequest(const Poco::Net::HTTPRequest* head,
+// headers: the raw HTTP header fields, or null for stdio (which has no headers to check).
+std::optional<LadderFailure> validateStatelessRequest(const HeaderList* headers,
                                                       const protocol::Message& message,
                                                       const ToolSchemaLookup& toolSchema);
 

@@ -308,7 +308,7 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
 }
 
 void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& message) {
-  auto failure = validateStatelessRequest(&ex.request.head, message, [this](std::string_view tool) -> Json {
+  auto failure = validateStatelessRequest(&ex.request.rawHeaders, message, [this](std::string_view tool) -> Json {
     for (const auto& t : catalog_.tools()) {
       if (t.value("name", "") == tool) return t.value("inputSchema", Json());
     }

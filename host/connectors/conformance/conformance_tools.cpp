@@ -118,6 +118,13 @@ Json jsonSchema202012() {
     "additionalProperties": false})");
 }
 
+// A string field of the verified requestState, or "" (state is client-echoed: never assume shape).
+std::string stateField(const CallContext& ctx, const char* key) {
+  const Json& state = ctx.state();
+  if (!state.is_object() || !state.contains(key) || !state[key].is_string()) return {};
+  return state[key].get<std::string>();
+}
+
 // Runs an elicitation tool: asks under key "form" and formats the answer.
 Outcome elicitationTool(CallContext& ctx, Json params, const std::string& label) {
   const Json* answer = ctx.inputResponse("form");
@@ -305,7 +312,7 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
   if (name == "test_input_required_result_request_state" || name == "test_input_required_result_tampered_state") {
     const bool requestStateTool = name == "test_input_required_result_request_state";
     const char* marker = requestStateTool ? "request_state" : "tampered_state";
-    if (acceptedContent(ctx, "confirm") == nullptr || ctx.state().value("tool", "") != marker) {
+    if (acceptedContent(ctx, "confirm") == nullptr || stateField(ctx, "tool") != marker) {
       InputRequired ask;
       ask.ask("confirm", "elicitation/create", elicitParams("Please confirm", kConfirmSchema));
       ask.state = {{"tool", marker}};
@@ -326,12 +333,15 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
       ask.state = {{"tool", "multiple_inputs"}};
       return ask;
     }
-    return textResult(contentText(*greeting) + " " + (*who)["name"].dump() + " (" + std::to_string(roots->size()) +
+    return textResult(contentText(*greeting) + " " + contentText({{"type", "text"}, {"text", (*who)["name"]}}) + " (" +
+                      std::to_string(roots->size()) +
                       " root(s) visible)");
   }
   if (name == "test_input_required_result_multi_round") {
     const Json& state = ctx.state();
-    const int round = state.value("tool", "") == "multi_round" ? state.value("round", 0) : 0;
+    const int round = stateField(ctx, "tool") == "multi_round" && state["round"].is_number_integer()
+                          ? state["round"].get<int>()
+                          : 0;
     if (round == 0) {
       InputRequired ask;
       ask.ask("step1", "elicitation/create", elicitParams("Step 1: What is your name?", kNameSchema));
@@ -354,7 +364,7 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
     std::string color = c != nullptr && c->contains("color") && (*c)["color"].is_string()
                             ? (*c)["color"].get<std::string>()
                             : "unknown";
-    return textResult("Multi-round complete: " + state.value("name", "unknown") + " likes " + color);
+    return textResult("Multi-round complete: " + stateField(ctx, "name") + " likes " + color);
   }
   if (name == "test_input_required_result_capabilities") {
     if (ctx.hasInputResponses()) return textResult("Capability-aware input requests fulfilled");
