@@ -8,6 +8,7 @@
 // block on the client and never see which protocol era the caller speaks.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,9 +36,28 @@ struct InputRequired {
   InputRequired& ask(std::string key, std::string method, Json params);
 };
 
-// The result of any connector operation: an MCP result object, a JSON-RPC error, or a request
-// for client input (only tools/call, prompts/get and resources/read may return that).
-using Outcome = std::variant<Json, RpcError, InputRequired>;
+class CallContext;
+struct Outcome;
+
+// Work a tool hands back to run later: as a task (io.modelcontextprotocol/tasks) when the
+// calling client opted into tasks, otherwise inline before the call answers. The job is run in
+// the same multi-round-trip style and may itself return InputRequired.
+struct Deferred {
+  std::function<Outcome(CallContext&)> job;
+  // The tool only works as a task: callers without the tasks extension get -32021 (2026-07-28).
+  bool taskRequired = false;
+};
+
+// The result of any connector operation: an MCP result object, a JSON-RPC error, a request for
+// client input (only tools/call, prompts/get and resources/read may return that), or deferred
+// work (tools/call only).
+struct Outcome : std::variant<Json, RpcError, InputRequired, Deferred> {
+  using variant::variant;
+  template <typename T>
+  [[nodiscard]] T* get_if() {
+    return std::get_if<T>(static_cast<variant*>(this));
+  }
+};
 
 // Who is calling. Filled by authentication; anonymous on loopback demo configurations.
 struct Caller {
@@ -62,6 +82,8 @@ class CallContext {
   [[nodiscard]] virtual bool clientSupports(std::string_view capability) const = 0;
   [[nodiscard]] virtual bool cancelled() const = 0;
   [[nodiscard]] virtual const Caller& caller() const = 0;
+  // True when this code runs as a background task rather than inside the client's request.
+  [[nodiscard]] virtual bool inTask() const { return false; }
   // Transport hook used by the resumability fixture: ends the current response stream while
   // the call continues; later messages are kept for replay (Last-Event-ID).
   virtual void closeResponseStream() = 0;

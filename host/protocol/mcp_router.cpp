@@ -29,7 +29,8 @@ std::string_view capabilityFor(std::string_view method) {
 const std::set<std::string, std::less<>> kKnownMethods = {
     "initialize",     "ping",           "logging/setLevel",     "tools/list",          "tools/call",
     "resources/list", "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
-    "prompts/list",   "prompts/get",    "completion/complete",  "server/discover",     "subscriptions/listen"};
+    "prompts/list",   "prompts/get",    "completion/complete",  "server/discover",     "subscriptions/listen",
+    "tasks/get",      "tasks/update",   "tasks/cancel"};
 
 const std::set<std::string, std::less<>> kRemovedInStateless = {
     "initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/result",
@@ -122,7 +123,8 @@ Json McpRouter::capabilities(Era era) const {
                {"prompts", {{"listChanged", true}}},
                {"logging", Json::object()},
                {"completions", Json::object()}};
-  (void)era;
+  // Tasks exist only on the stateless revision, where each request opts in through _meta.
+  if (era == Era::kStateless) caps["extensions"] = {{std::string(kTasksExtension), Json::object()}};
   return caps;
 }
 
@@ -228,6 +230,7 @@ Expected<Json, RpcError> McpRouter::dispatch(const Message& request, RequestScop
   if (m == "prompts/list") return paginate(catalog_.prompts(), "prompts", params);
   if (m == "prompts/get") return getPrompt(params, scope);
   if (m == "completion/complete") return complete(params, scope);
+  if (stateless && (m == "tasks/get" || m == "tasks/update" || m == "tasks/cancel")) return taskMethod(m, params, scope);
   return unexpected(RpcError{errc::kMethodNotFound, "Method not found: " + m, nullptr});
 }
 
@@ -285,12 +288,30 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
       inputResponses = *responses;
     }
   }
+  Operation current = op;
   for (int round = 0; round <= options_.maxInputRounds; ++round) {
     CallContextImpl ctx(scope, inputResponses, state);
-    Outcome outcome = runGuarded(op, ctx);
-    if (auto* result = std::get_if<Json>(&outcome)) return std::move(*result);
-    if (auto* error = std::get_if<RpcError>(&outcome)) return unexpected(std::move(*error));
-    auto& ask = std::get<InputRequired>(outcome);
+    Outcome outcome = runGuarded(current, ctx);
+    if (auto* result = outcome.get_if<Json>()) return std::move(*result);
+    if (auto* error = outcome.get_if<RpcError>()) return unexpected(std::move(*error));
+    if (auto* deferred = outcome.get_if<connectors::Deferred>()) {
+      const bool tasksDeclared = stateless && scope.clientCapabilities.contains("extensions") &&
+                                 scope.clientCapabilities["extensions"].is_object() &&
+                                 scope.clientCapabilities["extensions"].contains(kTasksExtension);
+      if (tasksDeclared) return tasks_.start(std::move(deferred->job), scope.clientCapabilities, scope.caller);
+      if (stateless && deferred->taskRequired) {
+        return unexpected(RpcError{errc::kMissingRequiredCapability,
+                                   "this tool runs only as a task: declare the " + std::string(kTasksExtension) +
+                                       " extension in _meta clientCapabilities",
+                                   {{"requiredCapabilities",
+                                     {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
+      }
+      // No task support on this call: run the work now, inside the request.
+      current = std::move(deferred->job);
+      --round;
+      continue;
+    }
+    auto& ask = *outcome.get_if<InputRequired>();
     if (stateless) {
       Json requests = Json::object();
       Json missing = Json::object();
@@ -417,9 +438,9 @@ Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& s
   CallContextImpl ctx(scope, noInput, noInput);
   Outcome outcome = runGuarded(
       [&](connectors::CallContext& c) { return target->connector->complete(localRef, *argument, context, c); }, ctx);
-  if (auto* result = std::get_if<Json>(&outcome)) return std::move(*result);
-  if (auto* error = std::get_if<RpcError>(&outcome)) return unexpected(std::move(*error));
-  return unexpected(RpcError{errc::kInternalError, "completion cannot ask the client for input", nullptr});
+  if (auto* result = outcome.get_if<Json>()) return std::move(*result);
+  if (auto* error = outcome.get_if<RpcError>()) return unexpected(std::move(*error));
+  return unexpected(RpcError{errc::kInternalError, "completion can neither ask for input nor defer", nullptr});
 }
 
 Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScope& scope, bool subscribe) {
@@ -429,7 +450,7 @@ Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScop
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{errc::kResourceNotFound, "Resource not found: " + u, {{"uri", u}}});
   Outcome outcome = subscribe ? target->connector->subscribe(u) : target->connector->unsubscribe(u);
-  if (auto* error = std::get_if<RpcError>(&outcome)) return unexpected(std::move(*error));
+  if (auto* error = outcome.get_if<RpcError>()) return unexpected(std::move(*error));
   if (scope.session) {
     if (subscribe) {
       scope.session->subscribe(u);
@@ -438,6 +459,24 @@ Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScop
     }
   }
   return Json::object();
+}
+
+Expected<Json, RpcError> McpRouter::taskMethod(const std::string& method, const Json& params, RequestScope& scope) {
+  // Capability first: a client that did not opt in learns that, not whether the id exists.
+  const Json& caps = scope.clientCapabilities;
+  if (!caps.contains("extensions") || !caps["extensions"].is_object() ||
+      !caps["extensions"].contains(kTasksExtension)) {
+    return unexpected(RpcError{errc::kMissingRequiredCapability,
+                               method + " needs the " + std::string(kTasksExtension) + " extension",
+                               {{"requiredCapabilities",
+                                 {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
+  }
+  auto id = params.find("taskId");
+  if (id == params.end() || !id->is_string()) return unexpected(invalidParams("params.taskId must be a string"));
+  const std::string taskId = id->get<std::string>();
+  if (method == "tasks/get") return tasks_.get(taskId);
+  if (method == "tasks/cancel") return tasks_.cancel(taskId);
+  return tasks_.update(taskId, params.value("inputResponses", Json::object()));
 }
 
 Expected<Json, RpcError> McpRouter::listenFilter(const Json& params) const {

@@ -15,6 +15,7 @@
 #include "protocol/message_sink.hpp"
 #include "protocol/request_state.hpp"
 #include "protocol/session.hpp"
+#include "protocol/task_store.hpp"
 #include "protocol/versions.hpp"
 
 namespace mcphost::protocol {
@@ -81,6 +82,7 @@ class McpRouter {
   Expected<Json, RpcError> complete(const Json& params, RequestScope& scope);
   Expected<Json, RpcError> subscription(const Json& params, RequestScope& scope, bool subscribe);
   Expected<Json, RpcError> setLogLevel(const Json& params, RequestScope& scope);
+  Expected<Json, RpcError> taskMethod(const std::string& method, const Json& params, RequestScope& scope);
 
   // Runs a connector operation, resolving InputRequired per era; see connector.hpp.
   using Operation = std::function<connectors::Outcome(connectors::CallContext&)>;
@@ -93,6 +95,7 @@ class McpRouter {
   ServerIdentity identity_;
   RouterOptions options_;
   RequestStateCodec stateCodec_;
+  TaskStore tasks_;
 };
 
 }  // namespace mcphost::protocol

@@ -96,7 +96,9 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
   const char* nameKey = nullptr;
   if (message.method == "tools/call" || message.method == "prompts/get") nameKey = "name";
   if (message.method == "resources/read") nameKey = "uri";
-  if (message.method.starts_with("tasks/")) nameKey = "taskId";
+  if (message.method == "tasks/get" || message.method == "tasks/update" || message.method == "tasks/cancel") {
+    nameKey = "taskId";
+  }
   if (nameKey != nullptr && message.params.contains(nameKey) && message.params[nameKey].is_string()) {
     const std::string expected = message.params[nameKey].get<std::string>();
     auto name = header(*head, "Mcp-Name");

@@ -1,4 +1,7 @@
+#include <algorithm>
 #include <chrono>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "connectors/conformance/conformance_connector.hpp"
@@ -118,6 +121,86 @@ Json jsonSchema202012() {
     "additionalProperties": false})");
 }
 
+// Sleeps in small steps so a cancelled task frees its worker promptly.
+void interruptibleSleep(const CallContext& ctx, std::chrono::milliseconds total) {
+  const auto until = std::chrono::steady_clock::now() + total;
+  while (!ctx.cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+}
+
+const Json kConfirmDeleteSchema = objectSchema({{"confirm", {{"type", "boolean"}}}}, {"confirm"});
+
+// The tasks-extension tools (io.modelcontextprotocol/tasks); nullopt when name is not one.
+std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, CallContext& ctx) {
+  if (name == "greet") return textResult("Hello, " + args.value("name", std::string()) + "!");
+  if (name == "slow_compute") {
+    const double seconds = args.contains("seconds") && args["seconds"].is_number() ? args["seconds"].get<double>() : 1.0;
+    const std::string label = args.contains("label") && args["label"].is_string() ? args["label"].get<std::string>() : "";
+    return connectors::Deferred{[seconds, label](CallContext& c) -> Outcome {
+      // Inline (no task) runs are capped so a request cannot hold a worker for long.
+      const double capped = c.inTask() ? seconds : std::min(seconds, 5.0);
+      interruptibleSleep(c, std::chrono::milliseconds(static_cast<long>(std::max(0.0, capped) * 1000)));
+      std::ostringstream text;
+      text << "slow_compute finished after " << seconds << "s" << (label.empty() ? "" : " (" + label + ")");
+      return textResult(text.str());
+    }};
+  }
+  if (name == "failing_job") {
+    return connectors::Deferred{[](CallContext& c) -> Outcome {
+                                  if (c.inTask()) interruptibleSleep(c, 1000ms);
+                                  Json r = textResult("failing_job: the job reported an error");
+                                  r["isError"] = true;
+                                  return r;
+                                },
+                                /*taskRequired=*/true};
+  }
+  if (name == "protocol_error_job") {
+    return connectors::Deferred{[](CallContext& c) -> Outcome {
+      if (c.inTask()) interruptibleSleep(c, 300ms);
+      return RpcError{protocol::errc::kInternalError, "protocol_error_job: simulated internal failure", nullptr};
+    }};
+  }
+  if (name == "confirm_delete") {
+    const std::string file = args.value("filename", std::string());
+    return connectors::Deferred{[file](CallContext& c) -> Outcome {
+      const Json* r = c.inputResponse("confirm");
+      if (r == nullptr || !r->is_object()) {
+        return InputRequired{}.ask("confirm", "elicitation/create",
+                                   elicitParams("Delete " + file + "?", kConfirmDeleteSchema));
+      }
+      const Json* content = acceptedContent(c, "confirm");
+      const bool yes = content != nullptr && content->value("confirm", false);
+      return textResult((yes ? "Deleted " : "Kept ") + file);
+    }};
+  }
+  if (name == "multi_input") {
+    return connectors::Deferred{[](CallContext& c) -> Outcome {
+      const Json* a = c.inputResponse("first");
+      const Json* b = c.inputResponse("second");
+      if (a == nullptr || !a->is_object() || b == nullptr || !b->is_object()) {
+        InputRequired ask;
+        ask.ask("first", "elicitation/create", elicitParams("First input: your name?", kNameSchema));
+        ask.ask("second", "elicitation/create", elicitParams("Second input: confirm?", kConfirmDeleteSchema));
+        return ask;
+      }
+      return textResult("multi_input complete: first=" + a->value("action", std::string("none")) +
+                        ", second=" + b->value("action", std::string("none")));
+    }};
+  }
+  if (name == "test_tool_with_task") {
+    const Json* c = acceptedContent(ctx, "user_name");
+    if (c == nullptr || !c->contains("name") || !(*c)["name"].is_string()) {
+      return InputRequired{}.ask("user_name", "elicitation/create", elicitParams("What is your name?", kNameSchema));
+    }
+    const std::string who = (*c)["name"].get<std::string>();
+    return connectors::Deferred{[who](CallContext& job) -> Outcome {
+                                  if (job.inTask()) interruptibleSleep(job, 300ms);
+                                  return textResult("Hello, " + who + "! (task result)");
+                                },
+                                /*taskRequired=*/true};
+  }
+  return std::nullopt;
+}
+
 // A string field of the verified requestState, or "" (state is client-echoed: never assume shape).
 std::string stateField(const CallContext& ctx, const char* key) {
   const Json& state = ctx.state();
@@ -184,6 +267,18 @@ Json conformanceTools() {
                            {"x-mcp-header", "Region"}}},
                          {"level", {{"type", "integer"}, {"description", "not mirrored"}}}},
                         Json::array())),
+      tool("greet", "Returns \"Hello, {name}!\" synchronously (never a task)",
+           objectSchema({{"name", {{"type", "string"}}}}, {"name"})),
+      tool("slow_compute", "Sleeps `seconds` then returns; runs as a task when the client declares the tasks extension",
+           objectSchema({{"seconds", {{"type", "number"}, {"minimum", 0}}}, {"label", {{"type", "string"}}}},
+                        Json::array())),
+      tool("failing_job", "Task-only job whose tool execution fails (result.isError) after ~1s", kNoArgs),
+      tool("protocol_error_job", "Job that fails with a JSON-RPC error (-32603); as a task it ends in status failed",
+           kNoArgs),
+      tool("confirm_delete", "Asks for confirmation (elicitation) before \"deleting\" a file",
+           objectSchema({{"filename", {{"type", "string"}}}}, {"filename"})),
+      tool("multi_input", "Needs two elicitation answers at once", kNoArgs),
+      tool("test_tool_with_task", "Asks for user_name (input_required), then escalates to a task", kNoArgs),
   });
 }
 
@@ -379,6 +474,7 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
     if (ask.requests.empty()) return textResult("No declared client capability supports an input request");
     return ask;
   }
+  if (auto taskOutcome = callTaskTool(name, args, ctx)) return std::move(*taskOutcome);
   if (name == "test_x_mcp_header") {
     return textResult("region=" + (args.contains("region") && args["region"].is_string()
                                        ? args["region"].get<std::string>()
