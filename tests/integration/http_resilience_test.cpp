@@ -1,0 +1,140 @@
+// Hostile or careless clients: disconnects mid-stream, slowloris, thousands of idle
+// connections, pipelining and chunked bodies. The host stays up and answers everyone else.
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "host_process.hpp"
+
+using namespace mcphost::test;
+
+namespace {
+bool healthy(HostProcess& host) { return host.request("GET", "/healthz", {}).status == 200; }
+}  // namespace
+
+TEST_CASE("a client that disconnects mid-stream does not hurt the host") {
+  HostProcess host;
+  auto session = host.initialize();
+  for (int i = 0; i < 20; ++i) {
+    const int fd = connectLoopback(host.port());
+    Headers h = {{"Host", host.hostHeader()},
+                 {"Content-Type", "application/json"},
+                 {"Accept", "application/json, text/event-stream"},
+                 {"Mcp-Session-Id", session}};
+    Json call = {{"jsonrpc", "2.0"},
+                 {"id", 100 + i},
+                 {"method", "tools/call"},
+                 {"params", {{"name", "test_tool_with_progress"}, {"_meta", {{"progressToken", i}}}}}};
+    sendAll(fd, rawRequest("POST", "/mcp", h, call.dump()));
+    char buf[64];
+    [[maybe_unused]] auto n = ::recv(fd, buf, sizeof buf, 0);  // stream started
+    ::close(fd);                                                // ...and the client is gone
+  }
+  // The standalone stream too.
+  const int fd = connectLoopback(host.port());
+  sendAll(fd, rawRequest("GET", "/mcp",
+                         {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}}, ""));
+  ::close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(healthy(host));
+  auto r = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(session));
+  CHECK(r.lastMessage()["result"] == Json::object());
+}
+
+TEST_CASE("slowloris: a client that never finishes its headers is cut off") {
+  HostProcess host("  request_read_timeout: 1s\n");
+  const int slow = connectLoopback(host.port());
+  sendAll(slow, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  const auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  while (std::chrono::steady_clock::now() - started < std::chrono::seconds(5)) {
+    sendAll(slow, "X-Drip: 1\r\n");  // a header line now and then, never the blank line
+    CHECK(healthy(host));            // everyone else is served meanwhile
+    char buf[16];
+    const ssize_t n = ::recv(slow, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::close(slow);
+  CHECK(closed);
+}
+
+TEST_CASE("oversized headers are refused with 431") {
+  HostProcess host;
+  auto r = host.request("GET", "/healthz", {{"X-Big", std::string(32 * 1024, 'a')}});
+  CHECK(r.status == 431);
+  CHECK(healthy(host));
+}
+
+TEST_CASE("10,000 concurrent idle connections: the host still answers others") {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  const int wanted = 10000;
+  REQUIRE(limit.rlim_cur > static_cast<rlim_t>(wanted + 100));
+  HostProcess host;
+  std::vector<int> fds;
+  fds.reserve(wanted);
+  for (int i = 0; i < wanted; ++i) {
+    const int fd = connectLoopback(host.port());
+    if (fd < 0) break;
+    fds.push_back(fd);
+  }
+  CHECK(fds.size() == static_cast<std::size_t>(wanted));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto session = host.initialize();
+  auto r = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/list"}}, host.sessionHeaders(session));
+  CHECK(r.status == 200);
+  CHECK(r.lastMessage()["result"]["tools"].size() > 10);
+  for (int fd : fds) ::close(fd);
+  CHECK(healthy(host));
+}
+
+TEST_CASE("keep-alive, pipelined requests and chunked bodies") {
+  HostProcess host;
+  const int fd = connectLoopback(host.port());
+  const std::string one = rawRequest("GET", "/healthz", {{"Host", host.hostHeader()}}, "");
+  sendAll(fd, one + one);  // pipelined
+  CHECK(readResponse(fd).status == 200);
+  CHECK(readResponse(fd).status == 200);
+  const std::string body = R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})";
+  std::string chunked = "POST /mcp HTTP/1.1\r\nHost: " + host.hostHeader() +
+                        "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n";
+  chunked += "10\r\n" + body.substr(0, 16) + "\r\n";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size() - 16);
+  chunked += std::string(size) + "\r\n" + body.substr(16) + "\r\n0\r\n\r\n";
+  sendAll(fd, chunked);
+  auto r = readResponse(fd);
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.header("mcp-session-id").empty());
+  ::close(fd);
+}
+
+TEST_CASE("SSE resumption replays what a dropped client missed") {
+  HostProcess host;
+  auto session = host.initialize();
+  auto r = host.post({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"}, {"params", {{"name", "test_reconnection"}}}},
+                     host.sessionHeaders(session));
+  REQUIRE(r.status == 200);
+  const auto idLine = r.body.find("id: ");
+  REQUIRE(idLine != std::string::npos);
+  const std::string primingId = r.body.substr(idLine + 4, r.body.find('\n', idLine) - idLine - 4);
+  CHECK(r.messages().empty());  // stream closed before the result
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Headers h = host.sessionHeaders(session);
+  h.emplace_back("Accept", "text/event-stream");
+  h.emplace_back("Last-Event-ID", primingId);
+  auto resumed = host.request("GET", "/mcp", h);
+  CHECK(resumed.status == 200);
+  CHECK(resumed.lastMessage()["id"] == 7);
+  CHECK(resumed.lastMessage()["result"]["content"][0]["text"] == "Reconnection test completed successfully.");
+}

@@ -1,0 +1,48 @@
+#include <catch2/catch.hpp>
+
+#include "transport/http_wire.hpp"
+
+using namespace mcphost::transport;
+
+TEST_CASE("parseHead accepts a well-formed request head") {
+  auto r = parseHead("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:1\r\nContent-Length: 3\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->getMethod() == "POST");
+  CHECK(r->getURI() == "/mcp");
+  CHECK(r->getContentLength64() == 3);
+}
+
+TEST_CASE("parseHead rejects malformed and smuggling heads") {
+  CHECK_FALSE(parseHead("garbage\r\n\r\n"));
+  CHECK_FALSE(parseHead("GET / HTTP/9.9\r\n\r\n"));
+  CHECK_FALSE(parseHead("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"));
+}
+
+TEST_CASE("raw header fields keep encoded words untouched") {
+  auto fields = rawHeaderFields("POST /mcp HTTP/1.1\r\nMcp-Param-Region:  =?base64?SGVsbG8=?= \r\nX: y\r\n\r\n");
+  REQUIRE(fields.size() == 2);
+  CHECK(findHeader(fields, "mcp-param-region") == std::string("=?base64?SGVsbG8=?="));
+  CHECK_FALSE(findHeader(fields, "absent"));
+}
+
+TEST_CASE("chunked bodies decode incrementally with limits") {
+  std::string body;
+  std::size_t used = 0;
+  const std::string full = "4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\n\r\nNEXT";
+  REQUIRE(decodeChunked(full, 100, body, used) == ChunkedStatus::kComplete);
+  CHECK(body == "Wikipedia");
+  CHECK(full.substr(used) == "NEXT");
+  CHECK(decodeChunked("4\r\nWi", 100, body, used) == ChunkedStatus::kNeedMore);
+  CHECK(decodeChunked("zz\r\n", 100, body, used) == ChunkedStatus::kMalformed);
+  CHECK(decodeChunked("4\r\nWikiXX", 100, body, used) == ChunkedStatus::kMalformed);
+  CHECK(decodeChunked("ffffffff\r\n", 100, body, used) == ChunkedStatus::kTooLarge);
+}
+
+TEST_CASE("response heads and chunks serialize as HTTP/1.1") {
+  auto head = serializeHead(202, {{"A", "b"}}, true, 0);
+  CHECK(head.rfind("HTTP/1.1 202 Accepted\r\n", 0) == 0);
+  CHECK(head.find("Content-Length: 0\r\n") != std::string::npos);
+  CHECK(head.find("Connection: keep-alive") != std::string::npos);
+  CHECK(serializeHead(200, {}, false, std::nullopt).find("Transfer-Encoding: chunked") != std::string::npos);
+  CHECK(chunk("hello") == "5\r\nhello\r\n");
+}
