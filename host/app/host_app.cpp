@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <iostream>
 
@@ -47,6 +49,14 @@ std::vector<connectors::ConnectorInstance> makeConnectors(const config::Config& 
 }
 
 }  // namespace
+
+Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
+  auto bus = std::make_shared<protocol::ChangeBus>();
+  connectors::Catalog catalog(makeConnectors(cfg), cfg.separator, bus);
+  auto loaded = catalog.load();
+  if (!loaded) return unexpected(cfg.path + ": " + loaded.error());
+  return true;
+}
 
 int serve(ServeOptions options) {
   const config::Config& cfg = options.config;
@@ -126,15 +136,23 @@ int serve(ServeOptions options) {
   }
   const std::string url = "http://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
   log::info("startup", "mcphost is serving MCP", {{"url", url}, {"config", cfg.path}, {"version", MCPHOST_VERSION}});
-  std::cerr << "\nmcphost is ready. Paste this URL into your MCP client (Streamable HTTP):\n\n    " << url
-            << "\n\n";
+  if (::isatty(STDERR_FILENO) != 0) {
+    std::cerr << "\nmcphost is ready. Paste this URL into your MCP client (Streamable HTTP):\n\n    " << url
+              << "\n\n";
+  }
+  // On SIGTERM: end sessions (waiting handlers get an error), then let requests in flight finish.
+  server.onDrain(
+      [&mcp] {
+        log::info("shutdown", "stopping: no new connections; closing sessions and draining requests");
+        mcp.shutdown();
+      },
+      std::chrono::seconds(10));
   gServer = &server;
   std::signal(SIGTERM, onStopSignal);
   std::signal(SIGINT, onStopSignal);
   server.run();
-  log::info("shutdown", "stopping: closing sessions and draining requests");
-  mcp.shutdown();
   gServer = nullptr;
+  log::info("shutdown", "stopped: sessions closed and requests drained");
   return 0;
 }
 

@@ -15,6 +15,10 @@ struct ServeOptions {
   bool stdio = false;
 };
 
+// Everything check-config can know without serving: the configuration, plus the catalog it
+// produces (name collisions between connector instances are only visible there).
+Expected<bool, std::string> checkDeployment(const config::Config& config);
+
 // Runs until SIGTERM/SIGINT (HTTP) or end of input (stdio). Returns the exit code.
 int serve(ServeOptions options);
 

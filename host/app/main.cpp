@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
       std::cerr << cfg.error() << "\n";
       return 2;
     }
+    if (auto deployment = mcphost::app::checkDeployment(*cfg); !deployment) {
+      std::cerr << deployment.error() << "\n";
+      return 2;
+    }
     std::cout << args[1] << ": OK (" << cfg->connectors.size() << " connector instance(s))\n";
     return 0;
   }

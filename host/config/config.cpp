@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -97,6 +98,10 @@ Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const s
   if (colon == std::string::npos || colon == 0) {
     return unexpected("'" + value + "' is not HOST:PORT (e.g. 127.0.0.1:8765)");
   }
+  in_addr address{};
+  if (::inet_pton(AF_INET, value.substr(0, colon).c_str(), &address) != 1) {
+    return unexpected("'" + value.substr(0, colon) + "' is not an IPv4 address (use 127.0.0.1, or 0.0.0.0 for all)");
+  }
   unsigned port = 0;
   const std::string portText = value.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
@@ -167,6 +172,15 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     }
     if (!r.failed() && (cfg.server.workerThreads == 0 || cfg.server.workerThreads > 1024)) {
       r.fail(server["worker_threads"], "server.worker_threads", "must be between 1 and 1024");
+    }
+    if (!r.failed() && cfg.server.maxSessions == 0) {
+      r.fail(server["max_sessions"], "server.max_sessions", "must be at least 1");
+    }
+    if (!r.failed() && cfg.server.maxConnections < 16) {
+      r.fail(server["max_connections"], "server.max_connections", "must be at least 16");
+    }
+    if (!r.failed() && cfg.server.maxBodyBytes < 1024) {
+      r.fail(server["max_body_bytes"], "server.max_body_bytes", "must be at least 1024");
     }
     if (!r.failed() && (cfg.server.maxJsonDepth < 2 || cfg.server.maxJsonDepth > 1000)) {
       r.fail(server["max_json_depth"], "server.max_json_depth", "must be between 2 and 1000");

@@ -1,7 +1,6 @@
 #include "connectors/catalog.hpp"
 
 #include <map>
-#include <regex>
 
 #include "observe/log.hpp"
 
@@ -49,23 +48,34 @@ bool isClientSafeName(std::string_view name) {
 }  // namespace
 
 bool uriMatchesTemplate(std::string_view uri, std::string_view uriTemplate) {
-  std::string pattern = "^";
-  for (std::size_t i = 0; i < uriTemplate.size(); ++i) {
-    const char c = uriTemplate[i];
-    if (c == '{') {
-      const auto end = uriTemplate.find('}', i);
-      if (end == std::string_view::npos) return false;
-      pattern += "[^/?#]+";
-      i = end;
-    } else if (std::string_view("\\^$.|?*+()[]").find(c) != std::string_view::npos) {
-      pattern += '\\';
-      pattern += c;
-    } else {
-      pattern += c;
+  // Iterative matcher (no std::regex: its recursion depth grows with the input, and URIs come
+  // from clients). A {variable} matches one or more characters other than / ? #; the literal
+  // text after it decides where the variable ends, which is unambiguous because variables
+  // cannot contain '/'.
+  std::size_t u = 0;
+  std::size_t t = 0;
+  while (t < uriTemplate.size()) {
+    if (uriTemplate[t] == '{') {
+      const auto close = uriTemplate.find('}', t);
+      if (close == std::string_view::npos) return false;
+      t = close + 1;
+      const std::size_t start = u;
+      while (u < uri.size() && uri[u] != '/' && uri[u] != '?' && uri[u] != '#') {
+        // Stop early when the rest of the template's literal run matches here.
+        const auto nextVar = uriTemplate.find('{', t);
+        const std::string_view literal =
+            uriTemplate.substr(t, nextVar == std::string_view::npos ? std::string_view::npos : nextVar - t);
+        if (!literal.empty() && u > start && uri.substr(u).starts_with(literal)) break;
+        ++u;
+      }
+      if (u == start) return false;
+      continue;
     }
+    if (u >= uri.size() || uri[u] != uriTemplate[t]) return false;
+    ++u;
+    ++t;
   }
-  pattern += "$";
-  return std::regex_match(uri.begin(), uri.end(), std::regex(pattern));
+  return u == uri.size();
 }
 
 Catalog::Catalog(std::vector<ConnectorInstance> instances, std::string separator,

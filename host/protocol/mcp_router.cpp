@@ -171,7 +171,10 @@ Reply McpRouter::handle(const Message& request, RequestScope& scope) {
   } else {
     reply.message = makeErrorResponse(request.id, outcome.error());
     if (scope.era == Era::kStateless) reply.httpStatus = statusForError(outcome.error().code);
-    status = std::to_string(outcome.error().code);
+    // Only codes the host itself uses become label values; a connector's arbitrary codes must
+    // not create unbounded metric series.
+    const int code = outcome.error().code;
+    status = code <= -32000 && code >= -32768 ? std::to_string(code) : "error";
   }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
@@ -289,6 +292,7 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
     }
   }
   Operation current = op;
+  bool deferredInline = false;
   for (int round = 0; round <= options_.maxInputRounds; ++round) {
     CallContextImpl ctx(scope, inputResponses, state);
     Outcome outcome = runGuarded(current, ctx);
@@ -307,6 +311,10 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
                                      {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
       }
       // No task support on this call: run the work now, inside the request.
+      if (deferredInline) {
+        return unexpected(RpcError{errc::kInternalError, "the connector deferred its work twice", nullptr});
+      }
+      deferredInline = true;
       current = std::move(deferred->job);
       --round;
       continue;

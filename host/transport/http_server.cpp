@@ -54,12 +54,17 @@ class Connection {
   bool responseComplete = false;
   bool closeAfterWrite = false;
   bool closed = false;
+  bool overflow = false;   // the peer stopped reading; the reactor drops the connection
+  bool longLived = false;  // a subscription stream: shutdown does not wait for it to finish
   std::vector<std::function<void()>> closeCallbacks;
 };
 
 namespace {
 
 constexpr std::uint64_t kListenTag = 0;
+// Output queued for a client that does not read: beyond this the connection is dropped, so a
+// stalled SSE consumer cannot grow the host's memory without bound.
+constexpr std::size_t kMaxQueuedOutput = 16U * 1024U * 1024U;
 constexpr std::uint64_t kWakeTag = 1;
 
 std::vector<std::function<void()>> takeCallbacks(Connection& c) {
@@ -117,8 +122,12 @@ bool ResponseChannel::write(std::string_view data) {
   if (!started_.load() || finished_.load() || data.empty()) return open();
   {
     std::lock_guard lock(connection_->mutex);
-    if (connection_->closed) return false;
-    connection_->out += chunk(data);
+    if (connection_->closed || connection_->overflow) return false;
+    if (connection_->out.size() > kMaxQueuedOutput) {
+      connection_->overflow = true;
+    } else {
+      connection_->out += chunk(data);
+    }
   }
   server_.wake(connection_);
   return true;
@@ -158,6 +167,11 @@ void ResponseChannel::abort() {
 bool ResponseChannel::open() const {
   std::lock_guard lock(connection_->mutex);
   return !connection_->closed && !finished_.load();
+}
+
+void ResponseChannel::markLongLived() {
+  std::lock_guard lock(connection_->mutex);
+  connection_->longLived = true;
 }
 
 void ResponseChannel::onClose(std::function<void()> callback) {
@@ -215,6 +229,9 @@ class HttpServer::Reactor {
   void close(const std::shared_ptr<Connection>& c);
   void armWrite(Connection& c, bool on);
   void sweep();
+  void pauseAccepting();
+  void watchListener(bool on);
+  [[nodiscard]] bool busyRequests() const;
 
   HttpServer& owner_;
   HttpServerOptions options_;
@@ -224,8 +241,15 @@ class HttpServer::Reactor {
   int listenFd_ = -1;
   int wakeFd_ = -1;
   std::atomic<bool> running_{true};
+
+ public:
+  std::function<void()> drainHook_;
+  std::chrono::milliseconds drainTimeout_{10000};
+
+ private:
   std::uint64_t nextId_ = 2;
   std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  std::optional<Clock::time_point> acceptPausedUntil_;
   std::mutex dirtyMutex_;
   std::vector<std::weak_ptr<Connection>> dirty_;
 };
@@ -301,7 +325,33 @@ void HttpServer::Reactor::run() {
       lastSweep = Clock::now();
     }
   }
-  // Shutdown: drop every connection so streams end and waiting handlers notice.
+  // Shutdown: stop accepting, let the owner end sessions and streams, give in-flight requests
+  // time to answer, then drop every connection.
+  watchListener(false);
+  if (drainHook_) drainHook_();
+  const auto drainUntil = Clock::now() + drainTimeout_;
+  while (busyRequests() && Clock::now() < drainUntil) {
+    const int n = ::epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), 50);
+    for (int i = 0; i < n; ++i) {
+      const auto tag = events[i].data.u64;
+      if (tag == kWakeTag) {
+        std::uint64_t value = 0;
+        [[maybe_unused]] auto r = ::read(wakeFd_, &value, sizeof value);
+        std::vector<std::weak_ptr<Connection>> dirty;
+        {
+          std::lock_guard lock(dirtyMutex_);
+          dirty.swap(dirty_);
+        }
+        for (auto& weak : dirty) {
+          if (auto c = weak.lock(); c && connections_.count(c->id) != 0) flush(c);
+        }
+      } else if (auto it = connections_.find(tag); it != connections_.end()) {
+        auto c = it->second;
+        if ((events[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
+        if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+      }
+    }
+  }
   std::vector<std::shared_ptr<Connection>> all;
   for (auto& [id, c] : connections_) all.push_back(c);
   for (auto& c : all) close(c);
@@ -314,7 +364,9 @@ void HttpServer::Reactor::acceptAll() {
     const int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
-        log::warn("http", "out of file descriptors; refusing connections (raise LimitNOFILE)");
+        // The listening socket stays readable while we cannot accept: stop watching it for a
+        // moment instead of spinning (and logging) at full speed.
+        pauseAccepting();
       }
       return;
     }
@@ -466,8 +518,12 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
   bool closeNow = false;
   {
     std::lock_guard lock(c->mutex);
+    if (c->overflow) {
+      closeNow = true;
+      c->out.clear();
+    }
     std::size_t sent = 0;
-    while (sent < c->out.size()) {
+    while (!closeNow && sent < c->out.size()) {
       const ssize_t n = ::send(c->fd, c->out.data() + sent, c->out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         sent += static_cast<std::size_t>(n);
@@ -526,8 +582,36 @@ void HttpServer::Reactor::close(const std::shared_ptr<Connection>& c) {
   for (auto& cb : callbacks) cb();
 }
 
+void HttpServer::Reactor::watchListener(bool on) {
+  epoll_event ev{};
+  ev.events = on ? EPOLLIN : 0U;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_MOD, listenFd_, &ev);
+}
+
+void HttpServer::Reactor::pauseAccepting() {
+  if (acceptPausedUntil_) return;
+  log::warn("http", "out of file descriptors; not accepting connections for 250 ms (raise LimitNOFILE)",
+            {{"open_connections", connections_.size()}});
+  watchListener(false);
+  acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(250);
+}
+
+bool HttpServer::Reactor::busyRequests() const {
+  for (const auto& [id, c] : connections_) {
+    if (c->phase != Connection::Phase::kBusy) continue;
+    std::lock_guard lock(c->mutex);
+    if (!c->longLived) return true;
+  }
+  return false;
+}
+
 void HttpServer::Reactor::sweep() {
   const auto now = Clock::now();
+  if (acceptPausedUntil_ && now >= *acceptPausedUntil_) {
+    acceptPausedUntil_.reset();
+    watchListener(true);
+  }
   std::vector<std::shared_ptr<Connection>> expired;
   for (auto& [id, c] : connections_) {
     const bool reading =
@@ -550,5 +634,9 @@ Expected<std::uint16_t, std::string> HttpServer::bind() { return reactor_->bind(
 void HttpServer::run() { reactor_->run(); }
 void HttpServer::stop() { reactor_->stop(); }
 void HttpServer::wake(const std::shared_ptr<Connection>& connection) { reactor_->wake(connection); }
+void HttpServer::onDrain(std::function<void()> hook, std::chrono::milliseconds timeout) {
+  reactor_->drainHook_ = std::move(hook);
+  reactor_->drainTimeout_ = timeout;
+}
 
 }  // namespace mcphost::transport

@@ -48,6 +48,9 @@ class ResponseChannel {
   void abort();
   [[nodiscard]] bool open() const;
   [[nodiscard]] bool started() const { return started_.load(); }
+  // A stream that lives until the client leaves (GET, subscriptions): shutdown ends it instead
+  // of waiting for it.
+  void markLongLived();
   // Runs once when the peer disconnects or the response ends (whichever first).
   void onClose(std::function<void()> callback);
 
@@ -84,6 +87,9 @@ class HttpServer {
   Expected<std::uint16_t, std::string> bind();
   void run();   // serves until stop(); call from one thread
   void stop();  // async-signal-safe
+  // On stop: hook runs first (end sessions and streams), then requests in flight get up to
+  // timeout to finish before every connection is dropped.
+  void onDrain(std::function<void()> hook, std::chrono::milliseconds timeout);
 
   // Called by ResponseChannel: data queued for a connection; the reactor flushes it.
   void wake(const std::shared_ptr<Connection>& connection);

@@ -72,8 +72,11 @@ int StdioTransport::run(std::istream& in, std::ostream& out) {
         continue;
       }
       if (!pool.submit([this, line, &writer] { handleLine(line, writer); })) {
-        writer.send(protocol::makeErrorResponse(
-            nullptr, {protocol::errc::kInternalError, "server overloaded: too many requests in flight", nullptr}));
+        Json id = parsed && parsed->is_object() ? parsed->value("id", Json()) : Json();
+        if (!id.is_null()) {
+          writer.send(protocol::makeErrorResponse(
+              id, {protocol::errc::kInternalError, "server overloaded: too many requests in flight; retry", nullptr}));
+        }
       }
     }
     std::shared_ptr<protocol::Session> session;

@@ -2,6 +2,8 @@
 
 #include <Poco/URI.h>
 
+#include <algorithm>
+
 #include "common/crypto.hpp"
 #include "observe/log.hpp"
 #include "observe/metrics.hpp"
@@ -53,6 +55,19 @@ std::string hostPart(std::string hostAndPort) {
   return colon == std::string::npos ? hostAndPort : hostAndPort.substr(0, colon);
 }
 
+// A caller-supplied X-Request-Id is kept (so traces join up across a proxy) when it is short
+// and plain; anything else is replaced by a fresh random id, never logged as sent.
+std::string correlationIdFor(const Poco::Net::HTTPRequest& head) {
+  if (head.has("X-Request-Id")) {
+    const std::string& id = head.get("X-Request-Id");
+    const bool plain = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+    });
+    if (plain) return id;
+  }
+  return randomToken(8);
+}
+
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -102,7 +117,8 @@ std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(const Poco
 
 void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr<ResponseChannel>& channel) {
   const auto started = std::chrono::steady_clock::now();
-  Exchange ex{std::move(request), channel, randomToken(8), {}, 0};
+  std::string correlationId = correlationIdFor(request.head);
+  Exchange ex{std::move(request), channel, std::move(correlationId), {}, 0};
   const std::string path = Poco::URI(ex.request.head.getURI()).getPath();
   if (path == options_.path) {
     handleMcp(ex);
@@ -283,20 +299,21 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   if (message.kind == MessageKind::kNotification) {
     router_.notify(message, scope);
     ex.status = 202;
-    ex.channel->respond(202, {}, "");
+    ex.channel->respond(202, {{"X-Request-Id", ex.correlationId}}, "");
     return;
   }
   if (message.kind == MessageKind::kResponse) {
     session->protocol().deliverResponse(message);
     ex.status = 202;
-    ex.channel->respond(202, {}, "");
+    ex.channel->respond(202, {{"X-Request-Id", ex.correlationId}}, "");
     return;
   }
   if (message.params.is_object() && message.params.contains("_meta") && message.params["_meta"].is_object()) {
     scope.meta = message.params["_meta"];
   }
   scope.cancelled = session->protocol().beginRequest(message.id);
-  PostResponder responder(ex.channel, session->newStream(), {{"Mcp-Session-Id", session->protocol().id()}},
+  PostResponder responder(ex.channel, session->newStream(),
+                          {{"Mcp-Session-Id", session->protocol().id()}, {"X-Request-Id", ex.correlationId}},
                           options_.sseRetryMs);
   if (options_.resumableResponses) responder.beginStream();
   scope.sink = &responder;
@@ -321,7 +338,7 @@ void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& messag
   }
   if (message.kind == MessageKind::kNotification) {
     ex.status = 202;
-    ex.channel->respond(202, {}, "");
+    ex.channel->respond(202, {{"X-Request-Id", ex.correlationId}}, "");
     return;
   }
   if (message.method == "subscriptions/listen") return handleListen(ex, message);
@@ -332,7 +349,7 @@ void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& messag
   scope.clientCapabilities = meta[std::string(protocol::kMetaClientCapabilities)];
   scope.meta = meta;
   scope.cancelled = std::make_shared<std::atomic<bool>>(false);
-  PostResponder responder(ex.channel, nullptr, {}, options_.sseRetryMs);
+  PostResponder responder(ex.channel, nullptr, {{"X-Request-Id", ex.correlationId}}, options_.sseRetryMs);
   scope.sink = &responder;
   // A client that hangs up cancels its stateless request: nobody could receive the answer.
   ex.channel->onClose([flag = scope.cancelled] { flag->store(true); });
@@ -348,7 +365,8 @@ void StreamableHttpEndpoint::handleListen(Exchange& ex, const Message& message) 
     return;
   }
   ex.status = 200;
-  ex.channel->startStream(200, sseHeaders({}));
+  ex.channel->startStream(200, sseHeaders({{"X-Request-Id", ex.correlationId}}));
+  ex.channel->markLongLived();
   const Json subscriptionMeta = {{std::string(protocol::kMetaSubscriptionId), message.id}};
   Json ackParams = {{"notifications", *filter}, {"_meta", subscriptionMeta}};
   ex.channel->write(sseFrame({}, protocol::makeNotification("notifications/subscriptions/acknowledged", ackParams).dump()));
@@ -392,7 +410,8 @@ void StreamableHttpEndpoint::handleGet(Exchange& ex) {
   }
   auto session = requireSession(ex);
   if (!session) return;
-  const HeaderList headers = sseHeaders({{"Mcp-Session-Id", session->protocol().id()}});
+  const HeaderList headers =
+      sseHeaders({{"Mcp-Session-Id", session->protocol().id()}, {"X-Request-Id", ex.correlationId}});
   if (head.has("Last-Event-ID")) {
     const std::string last = head.get("Last-Event-ID");
     const auto sep = last.find("::");
@@ -419,6 +438,7 @@ void StreamableHttpEndpoint::handleGet(Exchange& ex) {
   }
   ex.status = 200;
   ex.channel->startStream(200, headers);
+  ex.channel->markLongLived();
   stream->attach(ex.channel, 0, /*prime=*/true, options_.sseRetryMs);
   ++observe::Metrics::instance().openStreams;
   ex.channel->onClose([] { --observe::Metrics::instance().openStreams; });

@@ -67,6 +67,7 @@ class HostProcess {
   [[nodiscard]] const std::string& configPath() const { return configPath_; }
   int stop(int signal = 15);
   [[nodiscard]] bool running();
+  [[nodiscard]] pid_t pidForTests() const { return process_->pid(); }
 
   // One request on a fresh connection.
   HttpResponse request(const std::string& method, const std::string& path, const Headers& headers,

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <thread>
 
 #include "host_process.hpp"
 
@@ -79,4 +80,33 @@ TEST_CASE("a port in use is a clear start-up error") {
   std::string text((std::istreambuf_iterator<char>(err)), {});
   CHECK(text.find("cannot listen on 127.0.0.1:" + std::to_string(first.port())) != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("SIGTERM lets a stateless call in flight finish before exiting") {
+  HostProcess host;
+  const int fd = connectLoopback(host.port());
+  Json call = {{"jsonrpc", "2.0"},
+               {"id", 11},
+               {"method", "tools/call"},
+               {"params",
+                {{"name", "slow_compute"},
+                 {"arguments", {{"seconds", 1}}},
+                 {"_meta",
+                  {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                   {"io.modelcontextprotocol/clientCapabilities", Json::object()}}}}}};
+  sendAll(fd, rawRequest("POST", "/mcp",
+                         {{"Host", host.hostHeader()},
+                          {"Content-Type", "application/json"},
+                          {"Accept", "application/json, text/event-stream"},
+                          {"MCP-Protocol-Version", "2026-07-28"},
+                          {"Mcp-Method", "tools/call"},
+                          {"Mcp-Name", "slow_compute"}},
+                         call.dump()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ::kill(host.pidForTests(), SIGTERM);
+  auto r = readResponse(fd);
+  ::close(fd);
+  CHECK(r.status == 200);
+  CHECK(r.lastMessage()["result"]["content"][0]["text"] == "slow_compute finished after 1s");
+  CHECK(host.stop() == 0);
 }

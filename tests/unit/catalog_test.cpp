@@ -90,3 +90,9 @@ TEST_CASE("URI templates match level-1 expressions") {
   CHECK_FALSE(connectors::uriMatchesTemplate("test://other/1/data", "test://template/{id}/data"));
   CHECK(connectors::uriMatchesTemplate("a.b(c)", "a.b({x})"));
 }
+
+TEST_CASE("template matching is iterative: a huge URI cannot exhaust the stack") {
+  std::string huge = "test://template/" + std::string(1 << 20, 'x') + "/data";
+  CHECK(connectors::uriMatchesTemplate(huge, "test://template/{id}/data"));
+  CHECK_FALSE(connectors::uriMatchesTemplate(huge + "/more", "test://template/{id}/data"));
+}

@@ -1,4 +1,3 @@
-#include <regex>
 
 #include "connectors/conformance/conformance_connector.hpp"
 
@@ -137,10 +136,11 @@ Outcome readConformanceResource(std::string_view uri) {
   if (uri == "test://watched-resource") {
     return contents({{"uri", uri}, {"mimeType", "text/plain"}, {"text", "Watched resource content"}});
   }
-  static const std::regex kTemplate("^test://template/([^/]+)/data$");
-  std::match_results<std::string_view::const_iterator> match;
-  if (std::regex_match(uri.begin(), uri.end(), match, kTemplate)) {
-    std::string id = match[1].str();
+  constexpr std::string_view kPrefix = "test://template/";
+  constexpr std::string_view kSuffix = "/data";
+  if (uri.size() > kPrefix.size() + kSuffix.size() && uri.starts_with(kPrefix) && uri.ends_with(kSuffix) &&
+      uri.substr(kPrefix.size(), uri.size() - kPrefix.size() - kSuffix.size()).find('/') == std::string_view::npos) {
+    std::string id(uri.substr(kPrefix.size(), uri.size() - kPrefix.size() - kSuffix.size()));
     Json body = {{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
     return contents({{"uri", uri}, {"mimeType", "application/json"}, {"text", body.dump()}});
   }
