@@ -1,7 +1,6 @@
 #include "app/host_app.hpp"
 
 #include <sys/resource.h>
-
 #include <unistd.h>
 
 #include <csignal>
@@ -108,7 +107,8 @@ int serve(ServeOptions options) {
   endpoint.sessions.idleTimeout = cfg.server.sessionIdleTimeout;
   auto readiness = [&catalog] {
     std::vector<std::string> reasons;
-    for (const auto& id : catalog.unavailableConnectors()) reasons.push_back("connector '" + id + "' is unavailable");
+    for (const auto& id : catalog.unavailableConnectors())
+      reasons.push_back("connector '" + id + "' is unavailable");
     return reasons;
   };
   transport::StreamableHttpEndpoint mcp(endpoint, router, catalog, bus, readiness);
@@ -121,10 +121,10 @@ int serve(ServeOptions options) {
   http.requestReadTimeout = cfg.server.requestReadTimeout;
   http.idleTimeout = cfg.server.idleConnectionTimeout;
   http.maxConnections = cfg.server.maxConnections;
-  transport::HttpServer server(http, [&mcp](transport::HttpRequest&& request,
-                                             std::shared_ptr<transport::ResponseChannel> channel) {
-    mcp.handle(std::move(request), channel);
-  });
+  transport::HttpServer server(
+      http, [&mcp](transport::HttpRequest&& request, std::shared_ptr<transport::ResponseChannel> channel) {
+        mcp.handle(std::move(request), channel);
+      });
   auto bound = server.bind();
   if (!bound) {
     std::cerr << "mcphost: " << bound.error() << "\n";
@@ -135,7 +135,8 @@ int serve(ServeOptions options) {
               {{"host", host}});
   }
   const std::string url = "http://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
-  log::info("startup", "mcphost is serving MCP", {{"url", url}, {"config", cfg.path}, {"version", MCPHOST_VERSION}});
+  log::info("startup", "mcphost is serving MCP",
+            {{"url", url}, {"config", cfg.path}, {"version", MCPHOST_VERSION}});
   if (::isatty(STDERR_FILENO) != 0) {
     std::cerr << "\nmcphost is ready. Paste this URL into your MCP client (Streamable HTTP):\n\n    " << url
               << "\n\n";

@@ -15,7 +15,8 @@ std::string encode(std::string_view data, std::string_view alphabet, bool pad) {
   out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < data.size(); i += 3) {
-    const std::uint32_t v = (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8) | std::uint8_t(data[i + 2]);
+    const std::uint32_t v =
+        (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8) | std::uint8_t(data[i + 2]);
     out += alphabet[(v >> 18) & 63];
     out += alphabet[(v >> 12) & 63];
     out += alphabet[(v >> 6) & 63];
@@ -67,9 +68,17 @@ std::optional<std::string> decode(std::string_view text, std::string_view alphab
 
 }  // namespace
 
-std::string base64Encode(std::string_view data) { return encode(data, kStd, true); }
-std::string base64UrlEncode(std::string_view data) { return encode(data, kUrl, false); }
-std::optional<std::string> base64Decode(std::string_view text) { return decode(text, kStd, true); }
-std::optional<std::string> base64UrlDecode(std::string_view text) { return decode(text, kUrl, false); }
+std::string base64Encode(std::string_view data) {
+  return encode(data, kStd, true);
+}
+std::string base64UrlEncode(std::string_view data) {
+  return encode(data, kUrl, false);
+}
+std::optional<std::string> base64Decode(std::string_view text) {
+  return decode(text, kStd, true);
+}
+std::optional<std::string> base64UrlDecode(std::string_view text) {
+  return decode(text, kUrl, false);
+}
 
 }  // namespace mcphost

@@ -9,7 +9,7 @@
 namespace mcphost {
 
 std::string base64Encode(std::string_view data);
-std::string base64UrlEncode(std::string_view data);  // no padding
+std::string base64UrlEncode(std::string_view data);                 // no padding
 std::optional<std::string> base64Decode(std::string_view text);     // padding required
 std::optional<std::string> base64UrlDecode(std::string_view text);  // no padding
 

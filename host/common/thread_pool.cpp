@@ -7,7 +7,9 @@ ThreadPool::ThreadPool(std::size_t threads, std::size_t maxQueued) : maxQueued_(
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-ThreadPool::~ThreadPool() { stop(); }
+ThreadPool::~ThreadPool() {
+  stop();
+}
 
 bool ThreadPool::submit(std::function<void()> task) {
   {

@@ -53,7 +53,8 @@ class Reader {
     }
   }
 
-  void readDuration(const YAML::Node& map, const std::string& path, const char* key, std::chrono::milliseconds& out) {
+  void readDuration(const YAML::Node& map, const std::string& path, const char* key,
+                    std::chrono::milliseconds& out) {
     const YAML::Node node = map[key];
     if (!node) return;
     auto d = parseDuration(node.IsScalar() ? node.Scalar() : "");
@@ -64,7 +65,8 @@ class Reader {
     out = *d;
   }
 
-  void readStrings(const YAML::Node& map, const std::string& path, const char* key, std::vector<std::string>& out) {
+  void readStrings(const YAML::Node& map, const std::string& path, const char* key,
+                   std::vector<std::string>& out) {
     const YAML::Node node = map[key];
     if (!node) return;
     if (!node.IsSequence()) {
@@ -100,7 +102,8 @@ Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const s
   }
   in_addr address{};
   if (::inet_pton(AF_INET, value.substr(0, colon).c_str(), &address) != 1) {
-    return unexpected("'" + value.substr(0, colon) + "' is not an IPv4 address (use 127.0.0.1, or 0.0.0.0 for all)");
+    return unexpected("'" + value.substr(0, colon) +
+                      "' is not an IPv4 address (use 127.0.0.1, or 0.0.0.0 for all)");
   }
   unsigned port = 0;
   const std::string portText = value.substr(colon + 1);
@@ -142,8 +145,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.allowKeys(server, "server",
                 {"listen", "endpoint", "allowed_hosts", "allowed_origins", "dns_rebinding_protection",
                  "max_body_bytes", "max_json_depth", "session_idle_timeout", "max_sessions", "worker_threads",
-                 "request_read_timeout", "idle_connection_timeout", "max_connections", "client_request_timeout",
-                 "resumable_responses"});
+                 "request_read_timeout", "idle_connection_timeout", "max_connections",
+                 "client_request_timeout", "resumable_responses"});
     if (const YAML::Node listen = server["listen"]; listen && !r.failed()) {
       auto hp = parseListen(listen.IsScalar() ? listen.Scalar() : "");
       if (!hp) {
@@ -203,7 +206,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     if (!r.failed() && !std::regex_match(cfg.separator, kSeparator)) {
       r.fail(catalog["separator"], "catalog.separator", "must be 1-4 characters from [A-Za-z0-9_.-]");
     }
-    if (!r.failed() && cfg.pageSize == 0) r.fail(catalog["page_size"], "catalog.page_size", "must be at least 1");
+    if (!r.failed() && cfg.pageSize == 0)
+      r.fail(catalog["page_size"], "catalog.page_size", "must be at least 1");
   }
   const YAML::Node connectors = root["connectors"];
   if (!r.failed() && (!connectors || !connectors.IsSequence() || connectors.size() == 0)) {

@@ -25,7 +25,7 @@ struct ServerConfig {
   std::vector<std::string> allowedHosts;
   std::vector<std::string> allowedOrigins;
   bool dnsRebindingProtection = true;
-  std::size_t maxBodyBytes = 4 * 1024 * 1024;
+  std::size_t maxBodyBytes = std::size_t{4} << 20;
   int maxJsonDepth = 64;
   std::chrono::milliseconds sessionIdleTimeout{std::chrono::minutes(30)};
   std::size_t maxSessions = 100000;

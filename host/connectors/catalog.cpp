@@ -110,7 +110,8 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
       return instance.prefixed ? instance.id + separator_ + local : local;
     };
     auto addNamed = [&](const Json& items, Json& out, std::map<std::string, Target, std::less<>>& index,
-                        std::map<std::string, std::string>& owner, const char* kind) -> std::optional<std::string> {
+                        std::map<std::string, std::string>& owner,
+                        const char* kind) -> std::optional<std::string> {
       for (const auto& item : items) {
         if (!item.is_object() || !item.contains("name") || !item["name"].is_string()) continue;
         const std::string local = item["name"].get<std::string>();
@@ -151,8 +152,9 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
     for (const auto& t : described->resourceTemplates) {
       if (!t.is_object() || !t.contains("uriTemplate") || !t["uriTemplate"].is_string()) continue;
       snap->resourceTemplates.push_back(t);
-      snap->templateIndex.emplace_back(t["uriTemplate"].get<std::string>(),
-                                       Target{instance.connector, instance.id, t["uriTemplate"].get<std::string>()});
+      snap->templateIndex.emplace_back(
+          t["uriTemplate"].get<std::string>(),
+          Target{instance.connector, instance.id, t["uriTemplate"].get<std::string>()});
     }
   }
   return std::shared_ptr<const Snapshot>(std::move(snap));
@@ -184,10 +186,18 @@ std::shared_ptr<const Catalog::Snapshot> Catalog::snapshot() const {
   return snapshot_;
 }
 
-Json Catalog::tools() const { return snapshot()->tools; }
-Json Catalog::prompts() const { return snapshot()->prompts; }
-Json Catalog::resources() const { return snapshot()->resources; }
-Json Catalog::resourceTemplates() const { return snapshot()->resourceTemplates; }
+Json Catalog::tools() const {
+  return snapshot()->tools;
+}
+Json Catalog::prompts() const {
+  return snapshot()->prompts;
+}
+Json Catalog::resources() const {
+  return snapshot()->resources;
+}
+Json Catalog::resourceTemplates() const {
+  return snapshot()->resourceTemplates;
+}
 
 std::optional<Catalog::Target> Catalog::findTool(std::string_view name) const {
   auto snap = snapshot();
@@ -226,6 +236,8 @@ std::vector<std::string> Catalog::connectorIds() const {
   return ids;
 }
 
-std::vector<std::string> Catalog::unavailableConnectors() const { return snapshot()->unavailable; }
+std::vector<std::string> Catalog::unavailableConnectors() const {
+  return snapshot()->unavailable;
+}
 
 }  // namespace mcphost::connectors

@@ -5,8 +5,8 @@
 namespace mcphost::connectors {
 
 namespace {
-constexpr std::array<std::string_view, 8> kLevelNames = {"debug",    "info",  "notice", "warning",
-                                                          "error",    "critical", "alert", "emergency"};
+constexpr std::array<std::string_view, 8> kLevelNames = {"debug", "info",     "notice", "warning",
+                                                         "error", "critical", "alert",  "emergency"};
 }
 
 std::optional<LogLevel> parseLogLevel(std::string_view name) {
@@ -16,7 +16,9 @@ std::optional<LogLevel> parseLogLevel(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view logLevelName(LogLevel level) { return kLevelNames.at(static_cast<std::size_t>(level)); }
+std::string_view logLevelName(LogLevel level) {
+  return kLevelNames.at(static_cast<std::size_t>(level));
+}
 
 InputRequired& InputRequired::ask(std::string key, std::string method, Json params) {
   Json request = {{"method", std::move(method)}};

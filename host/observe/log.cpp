@@ -14,10 +14,14 @@ std::mutex gWriteMutex;
 
 const char* levelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -25,7 +29,8 @@ const char* levelName(Level l) {
 std::string timestamp() {
   const auto now = std::chrono::system_clock::now();
   const auto t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[96];
@@ -35,7 +40,9 @@ std::string timestamp() {
 }
 }  // namespace
 
-void setLevel(Level level) { gLevel = level; }
+void setLevel(Level level) {
+  gLevel = level;
+}
 
 bool parseLevel(std::string_view name, Level& out) {
   for (Level l : {Level::kDebug, Level::kInfo, Level::kWarn, Level::kError}) {
@@ -47,12 +54,14 @@ bool parseLevel(std::string_view name, Level& out) {
   return false;
 }
 
-bool enabled(Level level) { return level >= gLevel.load(); }
+bool enabled(Level level) {
+  return level >= gLevel.load();
+}
 
 void write(Level level, std::string_view component, std::string_view message, const nlohmann::json& fields) {
   if (!enabled(level)) return;
-  nlohmann::json line = {{"ts", timestamp()}, {"level", levelName(level)}, {"component", component},
-                         {"msg", message}};
+  nlohmann::json line = {
+      {"ts", timestamp()}, {"level", levelName(level)}, {"component", component}, {"msg", message}};
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
   }

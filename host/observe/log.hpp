@@ -2,9 +2,8 @@
 // Callers pass fields as JSON; secrets never go into fields.
 #pragma once
 
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace mcphost::log {
 
@@ -15,7 +14,8 @@ bool parseLevel(std::string_view name, Level& out);
 bool enabled(Level level);
 void write(Level level, std::string_view component, std::string_view message, const nlohmann::json& fields);
 
-inline void debug(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+inline void debug(std::string_view c, std::string_view m,
+                  const nlohmann::json& f = nlohmann::json::object()) {
   if (enabled(Level::kDebug)) write(Level::kDebug, c, m, f);
 }
 inline void info(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
@@ -24,7 +24,8 @@ inline void info(std::string_view c, std::string_view m, const nlohmann::json& f
 inline void warn(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
   write(Level::kWarn, c, m, f);
 }
-inline void error(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+inline void error(std::string_view c, std::string_view m,
+                  const nlohmann::json& f = nlohmann::json::object()) {
   write(Level::kError, c, m, f);
 }
 

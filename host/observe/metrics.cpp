@@ -25,7 +25,8 @@ Metrics& Metrics::instance() {
   return metrics;
 }
 
-void Metrics::observeRequest(std::string_view method, std::string_view status, std::chrono::microseconds latency) {
+void Metrics::observeRequest(std::string_view method, std::string_view status,
+                             std::chrono::microseconds latency) {
   const double seconds = static_cast<double>(latency.count()) / 1e6;
   std::lock_guard lock(mutex_);
   // Unknown methods are folded into one label value so a client cannot grow the series set.
@@ -48,8 +49,8 @@ std::string Metrics::render() const {
   out << "# HELP mcphost_requests_total MCP requests handled, by method and status.\n"
       << "# TYPE mcphost_requests_total counter\n";
   for (const auto& [key, h] : requests_) {
-    out << "mcphost_requests_total{method=\"" << escapeLabel(key.first) << "\",status=\"" << escapeLabel(key.second)
-        << "\"} " << h.count << "\n";
+    out << "mcphost_requests_total{method=\"" << escapeLabel(key.first) << "\",status=\""
+        << escapeLabel(key.second) << "\"} " << h.count << "\n";
   }
   out << "# HELP mcphost_request_duration_seconds MCP request latency, by method and status.\n"
       << "# TYPE mcphost_request_duration_seconds histogram\n";

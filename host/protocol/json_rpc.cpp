@@ -14,7 +14,9 @@ ParseFailure failure(int code, std::string message, Json id = nullptr) {
   return ParseFailure{RpcError{code, std::move(message), nullptr}, std::move(id)};
 }
 
-bool isValidId(const Json& id) { return id.is_string() || id.is_number_integer() || id.is_number_unsigned(); }
+bool isValidId(const Json& id) {
+  return id.is_string() || id.is_number_integer() || id.is_number_unsigned();
+}
 
 // Thrown only inside parseJson's callback to abort on excessive nesting; never escapes.
 struct DepthExceeded {};
@@ -50,7 +52,8 @@ Expected<Json, ParseFailure> parseJson(std::string_view text, const ParseLimits&
 
 Expected<Message, ParseFailure> decodeMessage(const Json& value) {
   if (!value.is_object()) {
-    return unexpected(failure(errc::kInvalidRequest, "Invalid Request: a JSON-RPC message must be an object"));
+    return unexpected(
+        failure(errc::kInvalidRequest, "Invalid Request: a JSON-RPC message must be an object"));
   }
   Json id = nullptr;
   if (auto it = value.find("id"); it != value.end() && isValidId(*it)) id = *it;
@@ -62,21 +65,25 @@ Expected<Message, ParseFailure> decodeMessage(const Json& value) {
   auto method = value.find("method");
   auto idIt = value.find("id");
   if (idIt != value.end() && !isValidId(*idIt)) {
-    return unexpected(failure(errc::kInvalidRequest, "Invalid Request: \"id\" must be a string or an integer"));
+    return unexpected(
+        failure(errc::kInvalidRequest, "Invalid Request: \"id\" must be a string or an integer"));
   }
   if (method != value.end()) {
     if (!method->is_string() || method->get_ref<const std::string&>().empty()) {
-      return unexpected(failure(errc::kInvalidRequest, "Invalid Request: \"method\" must be a non-empty string", id));
+      return unexpected(
+          failure(errc::kInvalidRequest, "Invalid Request: \"method\" must be a non-empty string", id));
     }
     msg.method = method->get<std::string>();
     if (auto params = value.find("params"); params != value.end()) {
       if (!params->is_object() && !params->is_array()) {
-        return unexpected(failure(errc::kInvalidRequest, "Invalid Request: \"params\" must be an object or array", id));
+        return unexpected(
+            failure(errc::kInvalidRequest, "Invalid Request: \"params\" must be an object or array", id));
       }
       msg.params = *params;
     }
     if (value.contains("result") || value.contains("error")) {
-      return unexpected(failure(errc::kInvalidRequest, "Invalid Request: a request cannot carry result or error", id));
+      return unexpected(
+          failure(errc::kInvalidRequest, "Invalid Request: a request cannot carry result or error", id));
     }
     msg.kind = idIt == value.end() ? MessageKind::kNotification : MessageKind::kRequest;
     msg.id = id;
@@ -86,8 +93,9 @@ Expected<Message, ParseFailure> decodeMessage(const Json& value) {
   const bool hasResult = value.contains("result");
   const bool hasError = value.contains("error");
   if (idIt == value.end() || hasResult == hasError) {
-    return unexpected(
-        failure(errc::kInvalidRequest, "Invalid Request: expected \"method\", or \"id\" with one of result/error", id));
+    return unexpected(failure(errc::kInvalidRequest,
+                              "Invalid Request: expected \"method\", or \"id\" with one of result/error",
+                              id));
   }
   msg.kind = MessageKind::kResponse;
   msg.id = id;

@@ -22,9 +22,9 @@ inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 inline constexpr int kRequestTimeout = -32001;
 inline constexpr int kResourceNotFound = -32002;
-inline constexpr int kHeaderMismatch = -32020;             // 2026-07-28
-inline constexpr int kMissingRequiredCapability = -32021;  // 2026-07-28
-inline constexpr int kUnsupportedProtocolVersion = -32022; // 2026-07-28
+inline constexpr int kHeaderMismatch = -32020;              // 2026-07-28
+inline constexpr int kMissingRequiredCapability = -32021;   // 2026-07-28
+inline constexpr int kUnsupportedProtocolVersion = -32022;  // 2026-07-28
 }  // namespace errc
 
 struct RpcError {
@@ -48,7 +48,7 @@ struct Message {
 };
 
 struct ParseLimits {
-  std::size_t maxBytes = 4U * 1024U * 1024U;
+  std::size_t maxBytes = std::size_t{4} << 20;
   int maxDepth = 64;
 };
 

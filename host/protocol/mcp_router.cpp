@@ -26,19 +26,23 @@ std::string_view capabilityFor(std::string_view method) {
   return {};
 }
 
-const std::set<std::string, std::less<>> kKnownMethods = {
-    "initialize",     "ping",           "logging/setLevel",     "tools/list",          "tools/call",
-    "resources/list", "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
-    "prompts/list",   "prompts/get",    "completion/complete",  "server/discover",     "subscriptions/listen",
-    "tasks/get",      "tasks/update",   "tasks/cancel"};
+const std::set<std::string, std::less<>> kKnownMethods = {"initialize",           "ping",
+                                                          "logging/setLevel",     "tools/list",
+                                                          "tools/call",           "resources/list",
+                                                          "resources/read",       "resources/templates/list",
+                                                          "resources/subscribe",  "resources/unsubscribe",
+                                                          "prompts/list",         "prompts/get",
+                                                          "completion/complete",  "server/discover",
+                                                          "subscriptions/listen", "tasks/get",
+                                                          "tasks/update",         "tasks/cancel"};
 
 const std::set<std::string, std::less<>> kRemovedInStateless = {
-    "initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/result",
-    "tasks/list"};
+    "initialize",   "ping",      "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
+    "tasks/result", "tasks/list"};
 
-const std::set<std::string, std::less<>> kCacheable = {"server/discover",          "tools/list",
-                                                       "prompts/list",             "resources/list",
-                                                       "resources/templates/list", "resources/read"};
+const std::set<std::string, std::less<>> kCacheable = {
+    "server/discover",          "tools/list",    "prompts/list", "resources/list",
+    "resources/templates/list", "resources/read"};
 
 class CallContextImpl final : public connectors::CallContext {
  public:
@@ -113,7 +117,8 @@ McpRouter::McpRouter(connectors::Catalog& catalog, ServerIdentity identity, Rout
       stateCodec_(RequestStateCodec::withRandomKey()) {}
 
 std::string McpRouter::negotiateVersion(const Json& requested) {
-  if (requested.is_string() && isSessionVersion(requested.get<std::string>())) return requested.get<std::string>();
+  if (requested.is_string() && isSessionVersion(requested.get<std::string>()))
+    return requested.get<std::string>();
   return std::string(kSessionVersions.front());
 }
 
@@ -138,11 +143,14 @@ Json McpRouter::initializeResult(const std::string& version) const {
 
 int McpRouter::statusForError(int code) {
   switch (code) {
-    case errc::kMethodNotFound: return 404;
+    case errc::kMethodNotFound:
+      return 404;
     case errc::kHeaderMismatch:
     case errc::kMissingRequiredCapability:
-    case errc::kUnsupportedProtocolVersion: return 400;
-    default: return 200;
+    case errc::kUnsupportedProtocolVersion:
+      return 400;
+    default:
+      return 200;
   }
 }
 
@@ -178,9 +186,10 @@ Reply McpRouter::handle(const Message& request, RequestScope& scope) {
   }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-  observe::Metrics::instance().observeRequest(
-      kKnownMethods.count(request.method) != 0 ? std::string_view(request.method) : std::string_view("unknown"),
-      status, elapsed);
+  observe::Metrics::instance().observeRequest(kKnownMethods.count(request.method) != 0
+                                                  ? std::string_view(request.method)
+                                                  : std::string_view("unknown"),
+                                              status, elapsed);
   return reply;
 }
 
@@ -204,10 +213,9 @@ Expected<Json, RpcError> McpRouter::dispatch(const Message& request, RequestScop
   const Json params = request.params.is_object() ? request.params : Json::object();
   const bool stateless = scope.era == Era::kStateless;
   if (stateless && kRemovedInStateless.count(m) != 0) {
-    return unexpected(RpcError{errc::kMethodNotFound,
-                               "Method not found: " + m + " does not exist in protocol revision " +
-                                   scope.protocolVersion,
-                               nullptr});
+    return unexpected(RpcError{
+        errc::kMethodNotFound,
+        "Method not found: " + m + " does not exist in protocol revision " + scope.protocolVersion, nullptr});
   }
   if (m == "ping") return Json::object();
   if (m == "initialize") {
@@ -226,14 +234,16 @@ Expected<Json, RpcError> McpRouter::dispatch(const Message& request, RequestScop
   if (m == "tools/list") return listTools(params);
   if (m == "tools/call") return callTool(params, scope);
   if (m == "resources/list") return paginate(catalog_.resources(), "resources", params);
-  if (m == "resources/templates/list") return paginate(catalog_.resourceTemplates(), "resourceTemplates", params);
+  if (m == "resources/templates/list")
+    return paginate(catalog_.resourceTemplates(), "resourceTemplates", params);
   if (m == "resources/read") return readResource(params, scope);
   if (m == "resources/subscribe") return subscription(params, scope, true);
   if (m == "resources/unsubscribe") return subscription(params, scope, false);
   if (m == "prompts/list") return paginate(catalog_.prompts(), "prompts", params);
   if (m == "prompts/get") return getPrompt(params, scope);
   if (m == "completion/complete") return complete(params, scope);
-  if (stateless && (m == "tasks/get" || m == "tasks/update" || m == "tasks/cancel")) return taskMethod(m, params, scope);
+  if (stateless && (m == "tasks/get" || m == "tasks/update" || m == "tasks/cancel"))
+    return taskMethod(m, params, scope);
   return unexpected(RpcError{errc::kMethodNotFound, "Method not found: " + m, nullptr});
 }
 
@@ -248,7 +258,8 @@ Expected<Json, RpcError> McpRouter::paginate(const Json& items, const char* key,
     offset = std::stoul(*decoded);
   }
   Json page = Json::array();
-  for (std::size_t i = offset; i < items.size() && page.size() < options_.pageSize; ++i) page.push_back(items[i]);
+  for (std::size_t i = offset; i < items.size() && page.size() < options_.pageSize; ++i)
+    page.push_back(items[i]);
   Json result = {{key, std::move(page)}};
   if (offset + options_.pageSize < items.size()) {
     result["nextCursor"] = base64UrlEncode(std::to_string(offset + options_.pageSize));
@@ -262,18 +273,20 @@ Expected<Json, RpcError> McpRouter::listTools(const Json& params) const {
 
 Expected<Json, RpcError> McpRouter::setLogLevel(const Json& params, RequestScope& scope) {
   auto level = params.find("level");
-  if (level == params.end() || !level->is_string()) return unexpected(invalidParams("params.level is required"));
+  if (level == params.end() || !level->is_string())
+    return unexpected(invalidParams("params.level is required"));
   auto parsed = connectors::parseLogLevel(level->get<std::string>());
   if (!parsed) {
-    return unexpected(invalidParams("unknown log level '" + level->get<std::string>() +
-                                    "'; use debug, info, notice, warning, error, critical, alert or emergency"));
+    return unexpected(
+        invalidParams("unknown log level '" + level->get<std::string>() +
+                      "'; use debug, info, notice, warning, error, critical, alert or emergency"));
   }
   if (scope.session) scope.session->setLogLevel(*parsed);
   return Json::object();
 }
 
-Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std::string& binding, const Json& params,
-                                                 RequestScope& scope) {
+Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std::string& binding,
+                                                 const Json& params, RequestScope& scope) {
   Json inputResponses;
   Json state;
   const bool stateless = scope.era == Era::kStateless;
@@ -282,8 +295,8 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
       auto opened = token->is_string() ? stateCodec_.open(token->get<std::string>(), binding)
                                        : Expected<Json, std::string>(unexpected(std::string("not a string")));
       if (!opened) {
-        return unexpected(invalidParams("Invalid requestState: " + opened.error(),
-                                        {{"reason", "invalid_request_state"}}));
+        return unexpected(
+            invalidParams("Invalid requestState: " + opened.error(), {{"reason", "invalid_request_state"}}));
       }
       state = std::move(opened.value());
     }
@@ -302,13 +315,14 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
       const bool tasksDeclared = stateless && scope.clientCapabilities.contains("extensions") &&
                                  scope.clientCapabilities["extensions"].is_object() &&
                                  scope.clientCapabilities["extensions"].contains(kTasksExtension);
-      if (tasksDeclared) return tasks_.start(std::move(deferred->job), scope.clientCapabilities, scope.caller);
+      if (tasksDeclared)
+        return tasks_.start(std::move(deferred->job), scope.clientCapabilities, scope.caller);
       if (stateless && deferred->taskRequired) {
-        return unexpected(RpcError{errc::kMissingRequiredCapability,
-                                   "this tool runs only as a task: declare the " + std::string(kTasksExtension) +
-                                       " extension in _meta clientCapabilities",
-                                   {{"requiredCapabilities",
-                                     {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
+        return unexpected(RpcError{
+            errc::kMissingRequiredCapability,
+            "this tool runs only as a task: declare the " + std::string(kTasksExtension) +
+                " extension in _meta clientCapabilities",
+            {{"requiredCapabilities", {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
       }
       // No task support on this call: run the work now, inside the request.
       if (deferredInline) {
@@ -342,7 +356,8 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
     }
     // Session era: ask the client for real, then run the handler again with the answers.
     if (!scope.session || scope.sink == nullptr) {
-      return unexpected(RpcError{errc::kInternalError, "no channel to the client for an input request", nullptr});
+      return unexpected(
+          RpcError{errc::kInternalError, "no channel to the client for an input request", nullptr});
     }
     Json answers = Json::object();
     for (auto it = ask.requests.begin(); it != ask.requests.end(); ++it) {
@@ -357,22 +372,24 @@ Expected<Json, RpcError> McpRouter::runWithInput(const Operation& op, const std:
       auto answer = scope.session->callClient(method, it.value().value("params", Json::object()), *scope.sink,
                                               options_.clientRequestTimeout, scope.cancelled.get());
       if (!answer) {
-        return unexpected(RpcError{answer.error().code, method + " failed: " + answer.error().message, nullptr});
+        return unexpected(
+            RpcError{answer.error().code, method + " failed: " + answer.error().message, nullptr});
       }
       answers[it.key()] = std::move(answer.value());
     }
     inputResponses = std::move(answers);
     state = std::move(ask.state);
   }
-  return unexpected(RpcError{errc::kInternalError,
-                             "the connector kept asking for input after " +
-                                 std::to_string(options_.maxInputRounds) + " rounds",
-                             nullptr});
+  return unexpected(RpcError{
+      errc::kInternalError,
+      "the connector kept asking for input after " + std::to_string(options_.maxInputRounds) + " rounds",
+      nullptr});
 }
 
 Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& scope) {
   auto name = params.find("name");
-  if (name == params.end() || !name->is_string()) return unexpected(invalidParams("params.name must be a string"));
+  if (name == params.end() || !name->is_string())
+    return unexpected(invalidParams("params.name must be a string"));
   auto args = params.find("arguments");
   if (args != params.end() && !args->is_null() && !args->is_object()) {
     return unexpected(invalidParams("params.arguments must be an object"));
@@ -382,7 +399,9 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
   if (!target) return unexpected(invalidParams("Unknown tool: " + toolName, {{"name", toolName}}));
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
   auto result = runWithInput(
-      [&](connectors::CallContext& ctx) { return target->connector->callTool(target->localName, arguments, ctx); },
+      [&](connectors::CallContext& ctx) {
+        return target->connector->callTool(target->localName, arguments, ctx);
+      },
       "tools/call:" + toolName, params, scope);
   if (result && result->is_object() && !result->contains("content") &&
       result->value("resultType", "complete") == "complete") {
@@ -393,14 +412,15 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
 
 Expected<Json, RpcError> McpRouter::readResource(const Json& params, RequestScope& scope) {
   auto uri = params.find("uri");
-  if (uri == params.end() || !uri->is_string()) return unexpected(invalidParams("params.uri must be a string"));
+  if (uri == params.end() || !uri->is_string())
+    return unexpected(invalidParams("params.uri must be a string"));
   const std::string u = uri->get<std::string>();
   const int notFound = scope.era == Era::kStateless ? errc::kInvalidParams : errc::kResourceNotFound;
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{notFound, "Resource not found: " + u, {{"uri", u}}});
-  auto result = runWithInput(
-      [&](connectors::CallContext& ctx) { return target->connector->readResource(u, ctx); }, "resources/read:" + u,
-      params, scope);
+  auto result =
+      runWithInput([&](connectors::CallContext& ctx) { return target->connector->readResource(u, ctx); },
+                   "resources/read:" + u, params, scope);
   if (!result && result.error().code == errc::kResourceNotFound) {
     return unexpected(RpcError{notFound, result.error().message, {{"uri", u}}});
   }
@@ -409,7 +429,8 @@ Expected<Json, RpcError> McpRouter::readResource(const Json& params, RequestScop
 
 Expected<Json, RpcError> McpRouter::getPrompt(const Json& params, RequestScope& scope) {
   auto name = params.find("name");
-  if (name == params.end() || !name->is_string()) return unexpected(invalidParams("params.name must be a string"));
+  if (name == params.end() || !name->is_string())
+    return unexpected(invalidParams("params.name must be a string"));
   auto args = params.find("arguments");
   if (args != params.end() && !args->is_null() && !args->is_object()) {
     return unexpected(invalidParams("params.arguments must be an object of strings"));
@@ -419,7 +440,9 @@ Expected<Json, RpcError> McpRouter::getPrompt(const Json& params, RequestScope& 
   if (!target) return unexpected(invalidParams("Unknown prompt: " + promptName, {{"name", promptName}}));
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
   return runWithInput(
-      [&](connectors::CallContext& ctx) { return target->connector->getPrompt(target->localName, arguments, ctx); },
+      [&](connectors::CallContext& ctx) {
+        return target->connector->getPrompt(target->localName, arguments, ctx);
+      },
       "prompts/get:" + promptName, params, scope);
 }
 
@@ -438,22 +461,28 @@ Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& s
   } else if (type == "ref/resource" && (*ref)["uri"].is_string()) {
     target = catalog_.findTemplate((*ref)["uri"].get<std::string>());
   } else {
-    return unexpected(invalidParams("params.ref.type must be ref/prompt (with name) or ref/resource (with uri)"));
+    return unexpected(
+        invalidParams("params.ref.type must be ref/prompt (with name) or ref/resource (with uri)"));
   }
   if (!target) return Json{{"completion", {{"values", Json::array()}, {"total", 0}, {"hasMore", false}}}};
   const Json context = params.value("context", Json::object());
   Json noInput;
   CallContextImpl ctx(scope, noInput, noInput);
   Outcome outcome = runGuarded(
-      [&](connectors::CallContext& c) { return target->connector->complete(localRef, *argument, context, c); }, ctx);
+      [&](connectors::CallContext& c) {
+        return target->connector->complete(localRef, *argument, context, c);
+      },
+      ctx);
   if (auto* result = outcome.get_if<Json>()) return std::move(*result);
   if (auto* error = outcome.get_if<RpcError>()) return unexpected(std::move(*error));
-  return unexpected(RpcError{errc::kInternalError, "completion can neither ask for input nor defer", nullptr});
+  return unexpected(
+      RpcError{errc::kInternalError, "completion can neither ask for input nor defer", nullptr});
 }
 
 Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScope& scope, bool subscribe) {
   auto uri = params.find("uri");
-  if (uri == params.end() || !uri->is_string()) return unexpected(invalidParams("params.uri must be a string"));
+  if (uri == params.end() || !uri->is_string())
+    return unexpected(invalidParams("params.uri must be a string"));
   const std::string u = uri->get<std::string>();
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{errc::kResourceNotFound, "Resource not found: " + u, {{"uri", u}}});
@@ -469,18 +498,20 @@ Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScop
   return Json::object();
 }
 
-Expected<Json, RpcError> McpRouter::taskMethod(const std::string& method, const Json& params, RequestScope& scope) {
+Expected<Json, RpcError> McpRouter::taskMethod(const std::string& method, const Json& params,
+                                               RequestScope& scope) {
   // Capability first: a client that did not opt in learns that, not whether the id exists.
   const Json& caps = scope.clientCapabilities;
   if (!caps.contains("extensions") || !caps["extensions"].is_object() ||
       !caps["extensions"].contains(kTasksExtension)) {
-    return unexpected(RpcError{errc::kMissingRequiredCapability,
-                               method + " needs the " + std::string(kTasksExtension) + " extension",
-                               {{"requiredCapabilities",
-                                 {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
+    return unexpected(RpcError{
+        errc::kMissingRequiredCapability,
+        method + " needs the " + std::string(kTasksExtension) + " extension",
+        {{"requiredCapabilities", {{"extensions", {{std::string(kTasksExtension), Json::object()}}}}}}});
   }
   auto id = params.find("taskId");
-  if (id == params.end() || !id->is_string()) return unexpected(invalidParams("params.taskId must be a string"));
+  if (id == params.end() || !id->is_string())
+    return unexpected(invalidParams("params.taskId must be a string"));
   const std::string taskId = id->get<std::string>();
   if (method == "tasks/get") return tasks_.get(taskId);
   if (method == "tasks/cancel") return tasks_.cancel(taskId);
@@ -495,12 +526,14 @@ Expected<Json, RpcError> McpRouter::listenFilter(const Json& params) const {
   Json filter = Json::object();
   for (const char* flag : {"toolsListChanged", "promptsListChanged", "resourcesListChanged"}) {
     if (auto it = notifications->find(flag); it != notifications->end()) {
-      if (!it->is_boolean()) return unexpected(invalidParams(std::string("notifications.") + flag + " must be a boolean"));
+      if (!it->is_boolean())
+        return unexpected(invalidParams(std::string("notifications.") + flag + " must be a boolean"));
       if (it->get<bool>()) filter[flag] = true;
     }
   }
   if (auto it = notifications->find("resourceSubscriptions"); it != notifications->end()) {
-    if (!it->is_array()) return unexpected(invalidParams("notifications.resourceSubscriptions must be an array"));
+    if (!it->is_array())
+      return unexpected(invalidParams("notifications.resourceSubscriptions must be an array"));
     Json uris = Json::array();
     for (const auto& u : *it) {
       if (!u.is_string()) return unexpected(invalidParams("resourceSubscriptions entries must be URIs"));

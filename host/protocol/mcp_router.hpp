@@ -38,7 +38,7 @@ struct RequestScope {
   std::shared_ptr<Session> session;  // session era only
   std::string protocolVersion;
   Json clientCapabilities = Json::object();
-  Json meta = Json::object();  // params._meta
+  Json meta = Json::object();   // params._meta
   MessageSink* sink = nullptr;  // notifications and server-to-client requests for this request
   std::function<void()> closeStream;
   connectors::Caller caller;

@@ -20,9 +20,12 @@ std::string macInput(std::string_view payload, std::string_view binding) {
 }
 }  // namespace
 
-RequestStateCodec::RequestStateCodec(std::string key, std::chrono::seconds ttl) : key_(std::move(key)), ttl_(ttl) {}
+RequestStateCodec::RequestStateCodec(std::string key, std::chrono::seconds ttl)
+    : key_(std::move(key)), ttl_(ttl) {}
 
-RequestStateCodec RequestStateCodec::withRandomKey() { return RequestStateCodec(randomBytes(32)); }
+RequestStateCodec RequestStateCodec::withRandomKey() {
+  return RequestStateCodec(randomBytes(32));
+}
 
 std::string RequestStateCodec::seal(const Json& state, std::string_view binding) const {
   Json envelope = {{"s", state}, {"exp", nowSeconds() + ttl_.count()}, {"n", randomToken(8)}};
@@ -47,7 +50,8 @@ Expected<Json, std::string> RequestStateCodec::open(std::string_view token, std:
   if (!envelope.is_object() || !envelope.contains("exp") || !envelope["exp"].is_number_integer()) {
     return unexpected(std::string("malformed requestState"));
   }
-  if (envelope["exp"].get<std::int64_t>() < nowSeconds()) return unexpected(std::string("requestState expired"));
+  if (envelope["exp"].get<std::int64_t>() < nowSeconds())
+    return unexpected(std::string("requestState expired"));
   return envelope.value("s", Json());
 }
 

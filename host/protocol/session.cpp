@@ -65,8 +65,8 @@ Expected<Json, RpcError> Session::callClient(std::string_view method, const Json
   if (!sink.send(makeRequest(id, method, params))) {
     std::lock_guard lock(mutex_);
     pending_.erase(id);
-    return unexpected(RpcError{errc::kInternalError, "the client stream closed before " + std::string(method) +
-                                                         " could be sent",
+    return unexpected(RpcError{errc::kInternalError,
+                               "the client stream closed before " + std::string(method) + " could be sent",
                                nullptr});
   }
   std::unique_lock lock(mutex_);

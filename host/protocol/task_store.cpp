@@ -104,9 +104,9 @@ Expected<Json, RpcError> TaskStore::start(Job job, Json clientCapabilities, conn
     std::lock_guard lock(mutex_);
     expire();
     if (tasks_.size() >= limits_.maxTasks) {
-      return unexpected(RpcError{errc::kInternalError,
-                                 "too many tasks in flight (" + std::to_string(limits_.maxTasks) + "); retry later",
-                                 nullptr});
+      return unexpected(RpcError{
+          errc::kInternalError,
+          "too many tasks in flight (" + std::to_string(limits_.maxTasks) + "); retry later", nullptr});
     }
     tasks_.emplace(task->id, task);
   }
@@ -182,12 +182,9 @@ Expected<Json, RpcError> TaskStore::get(const std::string& taskId) {
   std::lock_guard lock(mutex_);
   auto task = find(taskId);
   if (!task) return unexpected(unknownTask(taskId));
-  Json out = {{"taskId", task->id},
-              {"status", task->status},
-              {"createdAt", task->createdAt},
-              {"lastUpdatedAt", task->lastUpdatedAt},
-              {"ttlMs", limits_.ttl.count()},
-              {"pollIntervalMs", limits_.pollInterval.count()}};
+  Json out = {{"taskId", task->id},           {"status", task->status},
+              {"createdAt", task->createdAt}, {"lastUpdatedAt", task->lastUpdatedAt},
+              {"ttlMs", limits_.ttl.count()}, {"pollIntervalMs", limits_.pollInterval.count()}};
   if (!task->statusMessage.empty()) out["statusMessage"] = task->statusMessage;
   if (task->status == "input_required") out["inputRequests"] = task->outstanding;
   if (task->status == "completed") out["result"] = task->result;

@@ -10,7 +10,8 @@ enum class Era { kSession, kStateless };
 
 // initialize/session era, newest first. The first entry is what we answer when the client asks
 // for a revision we do not serve.
-inline constexpr std::array<std::string_view, 3> kSessionVersions = {"2025-11-25", "2025-06-18", "2025-03-26"};
+inline constexpr std::array<std::string_view, 3> kSessionVersions = {"2025-11-25", "2025-06-18",
+                                                                     "2025-03-26"};
 // stateless era (per-request _meta envelope).
 inline constexpr std::array<std::string_view, 1> kStatelessVersions = {"2026-07-28"};
 

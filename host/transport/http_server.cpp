@@ -1,5 +1,6 @@
 #include "transport/http_server.hpp"
 
+#include <Poco/Net/HTTPResponse.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7,8 +8,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <Poco/Net/HTTPResponse.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,170 +19,17 @@
 #include "common/thread_pool.hpp"
 #include "observe/log.hpp"
 #include "observe/metrics.hpp"
+#include "transport/connection.hpp"
 #include "transport/http_wire.hpp"
 
 namespace mcphost::transport {
 
-using Clock = std::chrono::steady_clock;
-
-class Connection {
- public:
-  Connection(int socket, std::uint64_t connectionId, std::string peerAddress)
-      : fd(socket), id(connectionId), peer(std::move(peerAddress)) {}
-
-  const int fd;
-  const std::uint64_t id;
-  const std::string peer;
-
-  // Reactor-thread state.
-  enum class Phase { kIdle, kReadingHead, kReadingBody, kBusy };
-  Phase phase = Phase::kIdle;
-  std::string in;
-  Clock::time_point requestStarted = Clock::now();
-  Clock::time_point lastActivity = Clock::now();
-  std::optional<Poco::Net::HTTPRequest> head;
-  HeaderList rawHeaders;
-  bool chunked = false;
-  std::size_t contentLength = 0;
-  bool writeArmed = false;
-
-  // Shared with worker threads.
-  std::mutex mutex;
-  std::string out;
-  bool keepAlive = true;
-  bool responseComplete = false;
-  bool closeAfterWrite = false;
-  bool closed = false;
-  bool overflow = false;   // the peer stopped reading; the reactor drops the connection
-  bool longLived = false;  // a subscription stream: shutdown does not wait for it to finish
-  std::vector<std::function<void()>> closeCallbacks;
-};
-
 namespace {
 
 constexpr std::uint64_t kListenTag = 0;
-// Output queued for a client that does not read: beyond this the connection is dropped, so a
-// stalled SSE consumer cannot grow the host's memory without bound.
-constexpr std::size_t kMaxQueuedOutput = 16U * 1024U * 1024U;
 constexpr std::uint64_t kWakeTag = 1;
 
-std::vector<std::function<void()>> takeCallbacks(Connection& c) {
-  std::vector<std::function<void()>> callbacks;
-  callbacks.swap(c.closeCallbacks);
-  return callbacks;
-}
-
 }  // namespace
-
-// ------------------------------------------------------------------------------------ channel
-
-ResponseChannel::ResponseChannel(std::shared_ptr<Connection> connection, HttpServer& server, bool headRequest)
-    : connection_(std::move(connection)), server_(server), headRequest_(headRequest) {}
-
-ResponseChannel::~ResponseChannel() {
-  // A handler that forgot to answer must not leave the client hanging.
-  if (!started_.load()) {
-    respond(500, {{"Content-Type", "text/plain"}}, "the request handler produced no response\n");
-  } else if (!finished_.load()) {
-    end();
-  }
-}
-
-void ResponseChannel::respond(int status, const HeaderList& headers, std::string_view body) {
-  if (started_.exchange(true)) return;
-  finished_ = true;
-  std::vector<std::function<void()>> callbacks;
-  {
-    std::lock_guard lock(connection_->mutex);
-    if (connection_->closed) return;
-    connection_->out += serializeHead(status, headers, connection_->keepAlive, body.size());
-    if (!headRequest_) connection_->out.append(body);
-    connection_->responseComplete = true;
-    connection_->closeAfterWrite = !connection_->keepAlive;
-    callbacks = takeCallbacks(*connection_);
-  }
-  observe::Metrics::instance().countHttpResponse(status);
-  server_.wake(connection_);
-  for (auto& cb : callbacks) cb();
-}
-
-void ResponseChannel::startStream(int status, const HeaderList& headers) {
-  if (started_.exchange(true)) return;
-  {
-    std::lock_guard lock(connection_->mutex);
-    if (connection_->closed) return;
-    connection_->out += serializeHead(status, headers, connection_->keepAlive, std::nullopt);
-  }
-  observe::Metrics::instance().countHttpResponse(status);
-  server_.wake(connection_);
-}
-
-bool ResponseChannel::write(std::string_view data) {
-  if (!started_.load() || finished_.load() || data.empty()) return open();
-  {
-    std::lock_guard lock(connection_->mutex);
-    if (connection_->closed || connection_->overflow) return false;
-    if (connection_->out.size() > kMaxQueuedOutput) {
-      connection_->overflow = true;
-    } else {
-      connection_->out += chunk(data);
-    }
-  }
-  server_.wake(connection_);
-  return true;
-}
-
-void ResponseChannel::end() {
-  if (!started_.load() || finished_.exchange(true)) return;
-  std::vector<std::function<void()>> callbacks;
-  {
-    std::lock_guard lock(connection_->mutex);
-    if (!connection_->closed) {
-      connection_->out += "0\r\n\r\n";
-      connection_->responseComplete = true;
-      connection_->closeAfterWrite = !connection_->keepAlive;
-    }
-    callbacks = takeCallbacks(*connection_);
-  }
-  server_.wake(connection_);
-  for (auto& cb : callbacks) cb();
-}
-
-void ResponseChannel::abort() {
-  started_ = true;
-  if (finished_.exchange(true)) return;
-  std::vector<std::function<void()>> callbacks;
-  {
-    std::lock_guard lock(connection_->mutex);
-    connection_->responseComplete = true;
-    connection_->closeAfterWrite = true;
-    connection_->keepAlive = false;
-    callbacks = takeCallbacks(*connection_);
-  }
-  server_.wake(connection_);
-  for (auto& cb : callbacks) cb();
-}
-
-bool ResponseChannel::open() const {
-  std::lock_guard lock(connection_->mutex);
-  return !connection_->closed && !finished_.load();
-}
-
-void ResponseChannel::markLongLived() {
-  std::lock_guard lock(connection_->mutex);
-  connection_->longLived = true;
-}
-
-void ResponseChannel::onClose(std::function<void()> callback) {
-  {
-    std::lock_guard lock(connection_->mutex);
-    if (!connection_->closed && !finished_.load()) {
-      connection_->closeCallbacks.push_back(std::move(callback));
-      return;
-    }
-  }
-  callback();
-}
 
 // ------------------------------------------------------------------------------------ reactor
 
@@ -378,7 +224,8 @@ void HttpServer::Reactor::acceptAll() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     char ip[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-    auto c = std::make_shared<Connection>(fd, nextId_++, std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
+    auto c = std::make_shared<Connection>(fd, nextId_++,
+                                          std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = c->id;
@@ -439,8 +286,9 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
     c->chunked = c->head->getChunkedTransferEncoding();
     const auto length = c->head->getContentLength64();
     if (!c->chunked && length > 0 && static_cast<std::uint64_t>(length) > options_.maxBodyBytes) {
-      fail(c, 413, "request body of " + std::to_string(length) + " bytes exceeds the limit of " +
-                       std::to_string(options_.maxBodyBytes) + " bytes (server.max_body_bytes)");
+      fail(c, 413,
+           "request body of " + std::to_string(length) + " bytes exceeds the limit of " +
+               std::to_string(options_.maxBodyBytes) + " bytes (server.max_body_bytes)");
       return;
     }
     c->contentLength = length > 0 ? static_cast<std::size_t>(length) : 0;
@@ -459,12 +307,17 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
   if (c->chunked) {
     std::size_t consumed = 0;
     switch (decodeChunked(c->in, options_.maxBodyBytes, body, consumed)) {
-      case ChunkedStatus::kNeedMore: return;
+      case ChunkedStatus::kNeedMore:
+        return;
       case ChunkedStatus::kTooLarge:
         fail(c, 413, "request body exceeds the limit of " + std::to_string(options_.maxBodyBytes) + " bytes");
         return;
-      case ChunkedStatus::kMalformed: fail(c, 400, "malformed chunked request body"); return;
-      case ChunkedStatus::kComplete: c->in.erase(0, consumed); break;
+      case ChunkedStatus::kMalformed:
+        fail(c, 400, "malformed chunked request body");
+        return;
+      case ChunkedStatus::kComplete:
+        c->in.erase(0, consumed);
+        break;
     }
   } else {
     if (c->in.size() < c->contentLength) return;
@@ -476,7 +329,8 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
 
 void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::string body) {
   c->phase = Connection::Phase::kBusy;
-  HttpRequest request{std::move(*c->head), std::move(c->rawHeaders), std::move(body), c->peer};
+  // Poco::Net::HTTPRequest has no move constructor; the copy is one small header map.
+  HttpRequest request{*c->head, std::move(c->rawHeaders), std::move(body), c->peer};
   c->head.reset();
   {
     std::lock_guard lock(c->mutex);
@@ -503,7 +357,8 @@ void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::st
 void HttpServer::Reactor::fail(const std::shared_ptr<Connection>& c, int status, std::string_view message) {
   {
     std::lock_guard lock(c->mutex);
-    c->out += serializeHead(status, {{"Content-Type", "text/plain; charset=utf-8"}}, false, message.size() + 1);
+    c->out +=
+        serializeHead(status, {{"Content-Type", "text/plain; charset=utf-8"}}, false, message.size() + 1);
     c->out.append(message).append("\n");
     c->responseComplete = true;
     c->closeAfterWrite = true;
@@ -524,7 +379,8 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
     }
     std::size_t sent = 0;
     while (!closeNow && sent < c->out.size()) {
-      const ssize_t n = ::send(c->fd, c->out.data() + sent, c->out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(c->fd, c->out.data() + sent, c->out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         sent += static_cast<std::size_t>(n);
         continue;
@@ -618,7 +474,8 @@ void HttpServer::Reactor::sweep() {
         c->phase == Connection::Phase::kReadingHead || c->phase == Connection::Phase::kReadingBody;
     // A slow or stalled client (slowloris) loses its connection; it cannot hold a worker anyway.
     if (reading && now - c->requestStarted > options_.requestReadTimeout) expired.push_back(c);
-    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > options_.idleTimeout) expired.push_back(c);
+    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > options_.idleTimeout)
+      expired.push_back(c);
   }
   for (auto& c : expired) close(c);
 }
@@ -630,10 +487,18 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
 
 HttpServer::~HttpServer() = default;
 
-Expected<std::uint16_t, std::string> HttpServer::bind() { return reactor_->bind(); }
-void HttpServer::run() { reactor_->run(); }
-void HttpServer::stop() { reactor_->stop(); }
-void HttpServer::wake(const std::shared_ptr<Connection>& connection) { reactor_->wake(connection); }
+Expected<std::uint16_t, std::string> HttpServer::bind() {
+  return reactor_->bind();
+}
+void HttpServer::run() {
+  reactor_->run();
+}
+void HttpServer::stop() {
+  reactor_->stop();
+}
+void HttpServer::wake(const std::shared_ptr<Connection>& connection) {
+  reactor_->wake(connection);
+}
 void HttpServer::onDrain(std::function<void()> hook, std::chrono::milliseconds timeout) {
   reactor_->drainHook_ = std::move(hook);
   reactor_->drainTimeout_ = timeout;

@@ -67,8 +67,8 @@ using HttpHandler = std::function<void(HttpRequest&& request, std::shared_ptr<Re
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: a free port, see boundPort()
-  std::size_t maxHeaderBytes = 16 * 1024;
-  std::size_t maxBodyBytes = 4 * 1024 * 1024;
+  std::size_t maxHeaderBytes = std::size_t{16} << 10;
+  std::size_t maxBodyBytes = std::size_t{4} << 20;
   std::chrono::milliseconds requestReadTimeout{10000};  // head and body must arrive within this
   std::chrono::milliseconds idleTimeout{120000};        // keep-alive connections with no request
   std::size_t maxConnections = 20000;

@@ -1,8 +1,8 @@
 #include "transport/http_wire.hpp"
 
 #include <Poco/Exception.h>
-#include <Poco/String.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/String.h>
 
 #include <charconv>
 #include <sstream>
@@ -60,15 +60,19 @@ std::optional<std::string> findHeader(const std::vector<std::pair<std::string, s
   return std::nullopt;
 }
 
-ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body, std::size_t& consumed) {
+ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body,
+                            std::size_t& consumed) {
   body.clear();
   std::size_t pos = 0;
   for (;;) {
     const auto lineEnd = in.find("\r\n", pos);
-    if (lineEnd == std::string_view::npos) return in.size() - pos > 1024 ? ChunkedStatus::kMalformed : ChunkedStatus::kNeedMore;
+    if (lineEnd == std::string_view::npos)
+      return in.size() - pos > 1024 ? ChunkedStatus::kMalformed : ChunkedStatus::kNeedMore;
     std::string_view sizeField = in.substr(pos, lineEnd - pos);
-    if (auto semi = sizeField.find(';'); semi != std::string_view::npos) sizeField = sizeField.substr(0, semi);
-    while (!sizeField.empty() && (sizeField.back() == ' ' || sizeField.back() == '\t')) sizeField.remove_suffix(1);
+    if (auto semi = sizeField.find(';'); semi != std::string_view::npos)
+      sizeField = sizeField.substr(0, semi);
+    while (!sizeField.empty() && (sizeField.back() == ' ' || sizeField.back() == '\t'))
+      sizeField.remove_suffix(1);
     std::size_t size = 0;
     auto [ptr, ec] = std::from_chars(sizeField.data(), sizeField.data() + sizeField.size(), size, 16);
     if (sizeField.empty() || ec != std::errc() || ptr != sizeField.data() + sizeField.size()) {
@@ -98,9 +102,10 @@ ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::strin
 
 std::string serializeHead(int status, const std::vector<std::pair<std::string, std::string>>& headers,
                           bool keepAlive, std::optional<std::size_t> contentLength) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status)) +
-                    "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " +
+      Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status)) +
+      "\r\n";
   for (const auto& [name, value] : headers) out.append(name).append(": ").append(value).append("\r\n");
   if (contentLength) {
     out += "Content-Length: " + std::to_string(*contentLength) + "\r\n";

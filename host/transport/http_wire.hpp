@@ -25,7 +25,8 @@ std::optional<std::string> findHeader(const std::vector<std::pair<std::string, s
 
 enum class ChunkedStatus { kComplete, kNeedMore, kTooLarge, kMalformed };
 // Decodes a complete chunked body from the front of `in`; `consumed` is how many bytes it used.
-ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body, std::size_t& consumed);
+ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body,
+                            std::size_t& consumed);
 
 std::string serializeHead(int status, const std::vector<std::pair<std::string, std::string>>& headers,
                           bool keepAlive, std::optional<std::size_t> contentLength);

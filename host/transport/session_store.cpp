@@ -6,7 +6,9 @@
 namespace mcphost::transport {
 
 HttpSession::HttpSession(std::shared_ptr<protocol::Session> session, std::size_t maxStreams)
-    : session_(std::move(session)), maxStreams_(maxStreams), lastActivity_(std::chrono::steady_clock::now()) {}
+    : session_(std::move(session)),
+      maxStreams_(maxStreams),
+      lastActivity_(std::chrono::steady_clock::now()) {}
 
 void HttpSession::touch() {
   std::lock_guard lock(mutex_);

@@ -24,7 +24,8 @@ HeaderList sseHeaders(HeaderList extra) {
   return extra;
 }
 
-void StreamLog::attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs) {
+void StreamLog::attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime,
+                       int retryMs) {
   std::lock_guard lock(mutex_);
   if (prime) {
     channel->write("id: " + id_ + "::0\nretry: " + std::to_string(retryMs) + "\ndata: \n\n");

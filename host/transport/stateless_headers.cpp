@@ -28,14 +28,17 @@ LadderFailure mismatch(std::string message) {
 }
 
 // The value a header must carry for a body value (strings verbatim, others as JSON text).
-std::string headerForm(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string headerForm(const Json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
 
 }  // namespace
 
 std::optional<std::string> decodeHeaderValue(std::string_view value) {
   constexpr std::string_view kPrefix = "=?base64?";
   constexpr std::string_view kSuffix = "?=";
-  if (value.size() >= kPrefix.size() + kSuffix.size() && value.starts_with(kPrefix) && value.ends_with(kSuffix)) {
+  if (value.size() >= kPrefix.size() + kSuffix.size() && value.starts_with(kPrefix) &&
+      value.ends_with(kSuffix)) {
     return base64Decode(value.substr(kPrefix.size(), value.size() - kPrefix.size() - kSuffix.size()));
   }
   return std::string(value);
@@ -59,10 +62,11 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
     if (c == meta->end() || !c->is_object()) missing.push_back(protocol::kMetaClientCapabilities);
   }
   if (!missing.empty()) {
-    return LadderFailure{400, {errc::kInvalidParams,
-                               "Invalid request envelope: params._meta must carry protocolVersion and "
-                               "clientCapabilities",
-                               {{"envelope", {{"missing", missing}}}}}};
+    return LadderFailure{400,
+                         {errc::kInvalidParams,
+                          "Invalid request envelope: params._meta must carry protocolVersion and "
+                          "clientCapabilities",
+                          {{"envelope", {{"missing", missing}}}}}};
   }
   const std::string version = (*meta)[std::string(protocol::kMetaProtocolVersion)].get<std::string>();
   std::optional<std::string> headerVersion;
@@ -72,8 +76,8 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
     headerMethod = header(*head, "Mcp-Method");
     // Rungs 2 and 3: headers that are present must agree with the body.
     if (headerVersion && *headerVersion != version) {
-      return mismatch("MCP-Protocol-Version header '" + *headerVersion + "' does not match _meta protocolVersion '" +
-                      version + "'");
+      return mismatch("MCP-Protocol-Version header '" + *headerVersion +
+                      "' does not match _meta protocolVersion '" + version + "'");
     }
     if (headerMethod && *headerMethod != message.method) {
       return mismatch("Mcp-Method header '" + *headerMethod + "' does not match the body method '" +
@@ -84,9 +88,10 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
   if (!protocol::isStatelessVersion(version)) {
     Json supported = Json::array();
     for (auto v : protocol::kStatelessVersions) supported.push_back(v);
-    return LadderFailure{400, {errc::kUnsupportedProtocolVersion,
-                               "Unsupported protocol version '" + version + "'",
-                               {{"supported", supported}, {"requested", version}}}};
+    return LadderFailure{400,
+                         {errc::kUnsupportedProtocolVersion,
+                          "Unsupported protocol version '" + version + "'",
+                          {{"supported", supported}, {"requested", version}}}};
   }
   if (head == nullptr) return std::nullopt;
   // Rung 5: required headers.
@@ -109,8 +114,8 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
     }
   }
   // Rung 7: Mcp-Param-* headers mirrored from tool arguments (x-mcp-header).
-  if (message.method == "tools/call" && message.params.contains("name") && message.params["name"].is_string() &&
-      toolSchema) {
+  if (message.method == "tools/call" && message.params.contains("name") &&
+      message.params["name"].is_string() && toolSchema) {
     const Json schema = toolSchema(message.params["name"].get<std::string>());
     const Json args = message.params.value("arguments", Json::object());
     if (schema.is_object() && schema.contains("properties") && schema["properties"].is_object()) {
@@ -126,7 +131,8 @@ std::optional<LadderFailure> validateStatelessRequest(const HeaderList* head,
           if (value) return mismatch(headerName + " is set but argument '" + it.key() + "' is absent");
           continue;
         }
-        if (!value) return mismatch("the " + headerName + " header is required (argument '" + it.key() + "')");
+        if (!value)
+          return mismatch("the " + headerName + " header is required (argument '" + it.key() + "')");
         auto decoded = decodeHeaderValue(*value);
         if (!decoded || *decoded != headerForm(args[it.key()])) {
           return mismatch(headerName + " header does not match argument '" + it.key() + "'");

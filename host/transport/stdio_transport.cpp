@@ -75,7 +75,8 @@ int StdioTransport::run(std::istream& in, std::ostream& out) {
         Json id = parsed && parsed->is_object() ? parsed->value("id", Json()) : Json();
         if (!id.is_null()) {
           writer.send(protocol::makeErrorResponse(
-              id, {protocol::errc::kInternalError, "server overloaded: too many requests in flight; retry", nullptr}));
+              id, {protocol::errc::kInternalError, "server overloaded: too many requests in flight; retry",
+                   nullptr}));
         }
       }
     }
@@ -110,7 +111,8 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
                      params["_meta"].contains(protocol::kMetaProtocolVersion);
   protocol::RequestScope scope;
   scope.sink = &writer;
-  if (params.is_object() && params.contains("_meta") && params["_meta"].is_object()) scope.meta = params["_meta"];
+  if (params.is_object() && params.contains("_meta") && params["_meta"].is_object())
+    scope.meta = params["_meta"];
 
   if (claim && message->kind == MessageKind::kRequest) {
     if (auto failure = validateStatelessRequest(nullptr, *message, nullptr)) {
@@ -130,7 +132,8 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
     const Json p = params.is_object() ? params : Json::object();
     const std::string version = protocol::McpRouter::negotiateVersion(p.value("protocolVersion", Json()));
     Json caps = p.value("capabilities", Json::object());
-    session = std::make_shared<protocol::Session>(randomToken(16), version, caps.is_object() ? caps : Json::object(),
+    session = std::make_shared<protocol::Session>(randomToken(16), version,
+                                                  caps.is_object() ? caps : Json::object(),
                                                   p.value("clientInfo", Json::object()));
     {
       std::lock_guard lock(sessionMutex_);
@@ -151,7 +154,8 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
   if (!session) {
     if (message->kind == MessageKind::kRequest && message->method != "ping") {
       writer.send(protocol::makeErrorResponse(
-          message->id, {protocol::errc::kInvalidRequest, "send initialize before " + message->method, nullptr}));
+          message->id,
+          {protocol::errc::kInvalidRequest, "send initialize before " + message->method, nullptr}));
     } else if (message->kind == MessageKind::kRequest) {
       writer.send(protocol::makeResponse(message->id, Json::object()));
     }

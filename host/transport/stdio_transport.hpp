@@ -15,8 +15,8 @@ namespace mcphost::transport {
 
 class StdioTransport {
  public:
-  StdioTransport(protocol::McpRouter& router, std::shared_ptr<protocol::ChangeBus> bus, protocol::ParseLimits limits,
-                 std::size_t workerThreads);
+  StdioTransport(protocol::McpRouter& router, std::shared_ptr<protocol::ChangeBus> bus,
+                 protocol::ParseLimits limits, std::size_t workerThreads);
   // Serves until end of input; returns the process exit code.
   int run(std::istream& in, std::ostream& out);
 

@@ -76,7 +76,8 @@ std::string lower(std::string s) {
 }  // namespace
 
 StreamableHttpEndpoint::StreamableHttpEndpoint(EndpointOptions options, protocol::McpRouter& router,
-                                               connectors::Catalog& catalog, std::shared_ptr<protocol::ChangeBus> bus,
+                                               connectors::Catalog& catalog,
+                                               std::shared_ptr<protocol::ChangeBus> bus,
                                                ReadinessProbe readiness)
     : options_(std::move(options)),
       router_(router),
@@ -85,11 +86,16 @@ StreamableHttpEndpoint::StreamableHttpEndpoint(EndpointOptions options, protocol
       readiness_(std::move(readiness)),
       sessions_(options_.sessions) {}
 
-StreamableHttpEndpoint::~StreamableHttpEndpoint() { shutdown(); }
+StreamableHttpEndpoint::~StreamableHttpEndpoint() {
+  shutdown();
+}
 
-void StreamableHttpEndpoint::shutdown() { sessions_.closeAll(); }
+void StreamableHttpEndpoint::shutdown() {
+  sessions_.closeAll();
+}
 
-std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(const Poco::Net::HTTPRequest& head) const {
+std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(
+    const Poco::Net::HTTPRequest& head) const {
   if (!options_.rebindingProtection) return std::nullopt;
   const std::string host = lower(hostPart(head.getHost()));
   bool hostOk = false;
@@ -130,14 +136,17 @@ void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr
     ex.respondJson(reasons.empty() ? 200 : 503, Json{{"ready", reasons.empty()}, {"reasons", reasons}});
   } else if (path == "/metrics") {
     ex.status = 200;
-    channel->respond(200, {{"Content-Type", "text/plain; version=0.0.4"}}, observe::Metrics::instance().render());
+    channel->respond(200, {{"Content-Type", "text/plain; version=0.0.4"}},
+                     observe::Metrics::instance().render());
   } else {
     ex.status = 404;
-    channel->respond(404, {{"Content-Type", "text/plain"}}, "not found; the MCP endpoint is " + options_.path + "\n");
+    channel->respond(404, {{"Content-Type", "text/plain"}},
+                     "not found; the MCP endpoint is " + options_.path + "\n");
   }
   if (options_.accessLog && path == options_.path) {
     const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+            .count();
     log::info("http", "request",
               {{"correlation_id", ex.correlationId},
                {"http_method", ex.request.head.getMethod()},
@@ -166,8 +175,9 @@ void StreamableHttpEndpoint::handleMcp(Exchange& ex) {
 void StreamableHttpEndpoint::handlePost(Exchange& ex) {
   const auto& head = ex.request.head;
   if (!acceptsType(head, "application/json") || !acceptsType(head, "text/event-stream")) {
-    ex.respondError(406, kServerError,
-                    "Not Acceptable: the Accept header must list both application/json and text/event-stream");
+    ex.respondError(
+        406, kServerError,
+        "Not Acceptable: the Accept header must list both application/json and text/event-stream");
     return;
   }
   if (head.getContentType().find("application/json") == std::string::npos) {
@@ -207,9 +217,10 @@ void StreamableHttpEndpoint::handlePost(Exchange& ex) {
   }
   if (claim && message->kind != MessageKind::kResponse) return handleStateless(ex, *message);
   if (headerStateless && message->kind != MessageKind::kResponse) {
-    ex.respondError(400, errc::kInvalidParams,
-                    "MCP-Protocol-Version " + headerVersion + " requires the per-request params._meta envelope",
-                    message->id, {{"envelope", {{"missing", {"_meta"}}}}});
+    ex.respondError(
+        400, errc::kInvalidParams,
+        "MCP-Protocol-Version " + headerVersion + " requires the per-request params._meta envelope",
+        message->id, {{"envelope", {{"missing", {"_meta"}}}}});
     return;
   }
   handleSessionMessage(ex, *message);
@@ -218,7 +229,8 @@ void StreamableHttpEndpoint::handlePost(Exchange& ex) {
 void StreamableHttpEndpoint::handleInitialize(Exchange& ex, const Message& message) {
   if (ex.request.head.has("Mcp-Session-Id")) {
     ex.respondError(400, errc::kInvalidRequest,
-                    "initialize must be sent without an Mcp-Session-Id header (it starts a new session)", message.id);
+                    "initialize must be sent without an Mcp-Session-Id header (it starts a new session)",
+                    message.id);
     return;
   }
   const Json params = message.params.is_object() ? message.params : Json::object();
@@ -267,7 +279,8 @@ void StreamableHttpEndpoint::subscribeSession(const std::shared_ptr<HttpSession>
 std::shared_ptr<HttpSession> StreamableHttpEndpoint::requireSession(Exchange& ex) {
   const auto& head = ex.request.head;
   if (!head.has("Mcp-Session-Id")) {
-    ex.respondError(400, kServerError, "Bad Request: the Mcp-Session-Id header is required (send initialize first)");
+    ex.respondError(400, kServerError,
+                    "Bad Request: the Mcp-Session-Id header is required (send initialize first)");
     return nullptr;
   }
   auto session = sessions_.find(head.get("Mcp-Session-Id"));
@@ -325,12 +338,13 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
 }
 
 void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& message) {
-  auto failure = validateStatelessRequest(&ex.request.rawHeaders, message, [this](std::string_view tool) -> Json {
-    for (const auto& t : catalog_.tools()) {
-      if (t.value("name", "") == tool) return t.value("inputSchema", Json());
-    }
-    return nullptr;
-  });
+  auto failure =
+      validateStatelessRequest(&ex.request.rawHeaders, message, [this](std::string_view tool) -> Json {
+        for (const auto& t : catalog_.tools()) {
+          if (t.value("name", "") == tool) return t.value("inputSchema", Json());
+        }
+        return nullptr;
+      });
   if (failure) {
     ex.respondError(failure->httpStatus, failure->error.code, failure->error.message, message.id,
                     failure->error.data);
@@ -369,31 +383,33 @@ void StreamableHttpEndpoint::handleListen(Exchange& ex, const Message& message) 
   ex.channel->markLongLived();
   const Json subscriptionMeta = {{std::string(protocol::kMetaSubscriptionId), message.id}};
   Json ackParams = {{"notifications", *filter}, {"_meta", subscriptionMeta}};
-  ex.channel->write(sseFrame({}, protocol::makeNotification("notifications/subscriptions/acknowledged", ackParams).dump()));
+  ex.channel->write(
+      sseFrame({}, protocol::makeNotification("notifications/subscriptions/acknowledged", ackParams).dump()));
   auto channel = ex.channel;
-  auto token = bus_->subscribe([channel, f = *filter, subscriptionMeta](protocol::ChangeKind kind,
-                                                                        std::string_view uri) {
-    const char* method = nullptr;
-    Json params = {{"_meta", subscriptionMeta}};
-    switch (kind) {
-      case protocol::ChangeKind::kToolsListChanged:
-        if (f.value("toolsListChanged", false)) method = "notifications/tools/list_changed";
-        break;
-      case protocol::ChangeKind::kPromptsListChanged:
-        if (f.value("promptsListChanged", false)) method = "notifications/prompts/list_changed";
-        break;
-      case protocol::ChangeKind::kResourcesListChanged:
-        if (f.value("resourcesListChanged", false)) method = "notifications/resources/list_changed";
-        break;
-      case protocol::ChangeKind::kResourceUpdated:
-        for (const auto& u : f.value("resourceSubscriptions", Json::array())) {
-          if (u == uri) method = "notifications/resources/updated";
+  auto token = bus_->subscribe(
+      [channel, f = *filter, subscriptionMeta](protocol::ChangeKind kind, std::string_view uri) {
+        const char* method = nullptr;
+        Json params = {{"_meta", subscriptionMeta}};
+        switch (kind) {
+          case protocol::ChangeKind::kToolsListChanged:
+            if (f.value("toolsListChanged", false)) method = "notifications/tools/list_changed";
+            break;
+          case protocol::ChangeKind::kPromptsListChanged:
+            if (f.value("promptsListChanged", false)) method = "notifications/prompts/list_changed";
+            break;
+          case protocol::ChangeKind::kResourcesListChanged:
+            if (f.value("resourcesListChanged", false)) method = "notifications/resources/list_changed";
+            break;
+          case protocol::ChangeKind::kResourceUpdated:
+            for (const auto& u : f.value("resourceSubscriptions", Json::array())) {
+              if (u == uri) method = "notifications/resources/updated";
+            }
+            params["uri"] = uri;
+            break;
         }
-        params["uri"] = uri;
-        break;
-    }
-    if (method != nullptr) channel->write(sseFrame({}, protocol::makeNotification(method, params).dump()));
-  });
+        if (method != nullptr)
+          channel->write(sseFrame({}, protocol::makeNotification(method, params).dump()));
+      });
   ++observe::Metrics::instance().openStreams;
   // The subscription lives exactly as long as the client keeps the stream open.
   ex.channel->onClose([token]() mutable {

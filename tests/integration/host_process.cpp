@@ -90,7 +90,8 @@ std::optional<std::string> Subprocess::readLine(std::chrono::milliseconds timeou
       buffered_.erase(0, nl + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{stdoutFd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -207,7 +208,8 @@ HttpResponse readResponse(int fd, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t headEnd = std::string::npos;
   auto fill = [&]() -> bool {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
@@ -242,7 +244,8 @@ HttpResponse readResponse(int fd, std::chrono::milliseconds timeout) {
       rest += data.substr(before);
     }
   } else {
-    const std::size_t length = r.headers.count("content-length") != 0 ? std::stoul(r.header("content-length")) : 0;
+    const std::size_t length =
+        r.headers.count("content-length") != 0 ? std::stoul(r.header("content-length")) : 0;
     while (rest.size() < length) {
       const std::size_t before = data.size();
       if (!fill()) break;
@@ -259,11 +262,11 @@ HostProcess::HostProcess(const std::string& serverYaml, const std::string& extra
   dir_ = makeTempDir();
   port_ = freePort();
   configPath_ = dir_ + "/mcphost.yaml";
-  std::ofstream(configPath_) << "name: integration\n"
-                             << "server:\n  listen: 127.0.0.1:" << port_ << "\n"
-                             << serverYaml << "logging:\n  level: info\n"
-                             << extraYaml
-                             << "connectors:\n  - id: conformance\n    type: builtin:conformance\n    prefix: false\n";
+  std::ofstream(configPath_)
+      << "name: integration\n"
+      << "server:\n  listen: 127.0.0.1:" << port_ << "\n"
+      << serverYaml << "logging:\n  level: info\n"
+      << extraYaml << "connectors:\n  - id: conformance\n    type: builtin:conformance\n    prefix: false\n";
   process_ = std::make_unique<Subprocess>(
       std::vector<std::string>{MCPHOST_BINARY, "serve", "--config", configPath_}, dir_ + "/host.log", false);
   for (int i = 0; i < 200; ++i) {
@@ -294,9 +297,13 @@ std::string HostProcess::log() const {
   return s.str();
 }
 
-int HostProcess::stop(int signal) { return process_->signalAndWait(signal); }
+int HostProcess::stop(int signal) {
+  return process_->signalAndWait(signal);
+}
 
-bool HostProcess::running() { return process_->wait(std::chrono::milliseconds(0)) == -1; }
+bool HostProcess::running() {
+  return process_->wait(std::chrono::milliseconds(0)) == -1;
+}
 
 HttpResponse HostProcess::request(const std::string& method, const std::string& path, const Headers& headers,
                                   const std::string& body) {
@@ -327,7 +334,8 @@ std::string HostProcess::initialize(const std::string& version) {
                    {"capabilities", Json::object()},
                    {"clientInfo", {{"name", "it"}, {"version", "1"}}}}}});
   const std::string session = r.header("mcp-session-id");
-  if (session.empty()) throw std::runtime_error("initialize failed: " + std::to_string(r.status) + " " + r.body);
+  if (session.empty())
+    throw std::runtime_error("initialize failed: " + std::to_string(r.status) + " " + r.body);
   post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, sessionHeaders(session));
   return session;
 }

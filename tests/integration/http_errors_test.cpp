@@ -8,7 +8,8 @@
 using namespace mcphost::test;
 
 namespace {
-const Headers kMcp = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+const Headers kMcp = {{"Content-Type", "application/json"},
+                      {"Accept", "application/json, text/event-stream"}};
 
 Json statelessCall(const std::string& tool) {
   return {{"jsonrpc", "2.0"},
@@ -42,7 +43,8 @@ TEST_CASE("an invalid JSON-RPC request is 400 with -32600") {
 TEST_CASE("unknown method is -32601 and bad params -32602 on a session") {
   HostProcess host;
   auto session = host.initialize();
-  auto unknown = host.post({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "no/such"}}, host.sessionHeaders(session));
+  auto unknown =
+      host.post({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "no/such"}}, host.sessionHeaders(session));
   CHECK(unknown.status == 200);
   CHECK(unknown.lastMessage()["error"]["code"] == -32601);
   auto bad = host.post({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/call"}, {"params", {{"name", 7}}}},
@@ -69,19 +71,25 @@ TEST_CASE("a wrong Accept header is 406") {
 
 TEST_CASE("unknown, deleted and expired sessions are 404") {
   HostProcess host("  session_idle_timeout: 1s\n");
-  auto unknown = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders("feedface"));
+  auto unknown =
+      host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders("feedface"));
   CHECK(unknown.status == 404);
   auto missing = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}});
   CHECK(missing.status == 400);
 
   auto deleted = host.initialize();
   CHECK(host.request("DELETE", "/mcp", host.sessionHeaders(deleted)).status == 200);
-  CHECK(host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(deleted)).status == 404);
+  CHECK(host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(deleted)).status ==
+        404);
 
   auto expiring = host.initialize();
-  CHECK(host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(expiring)).status == 200);
+  CHECK(
+      host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(expiring)).status ==
+      200);
   std::this_thread::sleep_for(std::chrono::milliseconds(3000));
-  CHECK(host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(expiring)).status == 404);
+  CHECK(
+      host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(expiring)).status ==
+      404);
 }
 
 TEST_CASE("an unsupported protocol version is 400 with the supported list") {
@@ -91,8 +99,9 @@ TEST_CASE("an unsupported protocol version is 400 with the supported list") {
                      {{"Mcp-Session-Id", session}, {"MCP-Protocol-Version", "1999-01-01"}});
   CHECK(r.status == 400);
   CHECK(r.lastMessage()["error"]["data"]["supported"].size() == 3);
-  auto r2 = host.post(statelessCall("test_simple_text"),
-                      {{"MCP-Protocol-Version", "2099-01-01"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "test_simple_text"}});
+  auto r2 = host.post(statelessCall("test_simple_text"), {{"MCP-Protocol-Version", "2099-01-01"},
+                                                          {"Mcp-Method", "tools/call"},
+                                                          {"Mcp-Name", "test_simple_text"}});
   CHECK(r2.status == 400);
   CHECK(r2.lastMessage()["error"]["code"] == -32020);  // header disagrees with _meta
 }
@@ -113,13 +122,15 @@ TEST_CASE("initialize negotiates the version") {
 
 TEST_CASE("a header/body mismatch is 400 with -32020 and echoes the id") {
   HostProcess host;
-  auto r = host.post(statelessCall("test_simple_text"),
-                     {{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/list"}, {"Mcp-Name", "test_simple_text"}});
+  auto r = host.post(statelessCall("test_simple_text"), {{"MCP-Protocol-Version", "2026-07-28"},
+                                                         {"Mcp-Method", "tools/list"},
+                                                         {"Mcp-Name", "test_simple_text"}});
   CHECK(r.status == 400);
   CHECK(r.lastMessage()["error"]["code"] == -32020);
   CHECK(r.lastMessage()["id"] == 5);
-  auto ok = host.post(statelessCall("test_simple_text"),
-                      {{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "test_simple_text"}});
+  auto ok = host.post(statelessCall("test_simple_text"), {{"MCP-Protocol-Version", "2026-07-28"},
+                                                          {"Mcp-Method", "tools/call"},
+                                                          {"Mcp-Name", "test_simple_text"}});
   CHECK(ok.status == 200);
   CHECK(ok.lastMessage()["result"]["resultType"] == "complete");
 }
@@ -128,14 +139,16 @@ TEST_CASE("a foreign Origin or Host is 403 (DNS rebinding)") {
   HostProcess host;
   Headers evilOrigin = kMcp;
   evilOrigin.emplace_back("Origin", "http://evil.example");
-  CHECK(host.request("POST", "/mcp", evilOrigin, R"({"jsonrpc":"2.0","id":1,"method":"ping"})").status == 403);
+  CHECK(host.request("POST", "/mcp", evilOrigin, R"({"jsonrpc":"2.0","id":1,"method":"ping"})").status ==
+        403);
   Headers evilHost = kMcp;
   evilHost.emplace_back("Host", "evil.example:80");
   CHECK(host.request("POST", "/mcp", evilHost, R"({"jsonrpc":"2.0","id":1,"method":"ping"})").status == 403);
   Headers goodOrigin = kMcp;
   goodOrigin.emplace_back("Origin", "http://localhost:1234");
-  auto ok = host.request("POST", "/mcp", goodOrigin,
-                         R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})");
+  auto ok = host.request(
+      "POST", "/mcp", goodOrigin,
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})");
   CHECK(ok.status == 200);
 }
 

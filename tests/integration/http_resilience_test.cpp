@@ -12,7 +12,9 @@
 using namespace mcphost::test;
 
 namespace {
-bool healthy(HostProcess& host) { return host.request("GET", "/healthz", {}).status == 200; }
+bool healthy(HostProcess& host) {
+  return host.request("GET", "/healthz", {}).status == 200;
+}
 }  // namespace
 
 TEST_CASE("a client that disconnects mid-stream does not hurt the host") {
@@ -31,12 +33,14 @@ TEST_CASE("a client that disconnects mid-stream does not hurt the host") {
     sendAll(fd, rawRequest("POST", "/mcp", h, call.dump()));
     char buf[64];
     [[maybe_unused]] auto n = ::recv(fd, buf, sizeof buf, 0);  // stream started
-    ::close(fd);                                                // ...and the client is gone
+    ::close(fd);                                               // ...and the client is gone
   }
   // The standalone stream too.
   const int fd = connectLoopback(host.port());
-  sendAll(fd, rawRequest("GET", "/mcp",
-                         {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}}, ""));
+  sendAll(fd, rawRequest(
+                  "GET", "/mcp",
+                  {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
+                  ""));
   ::close(fd);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(healthy(host));
@@ -104,10 +108,12 @@ TEST_CASE("keep-alive, pipelined requests and chunked bodies") {
   sendAll(fd, one + one);  // pipelined
   CHECK(readResponse(fd).status == 200);
   CHECK(readResponse(fd).status == 200);
-  const std::string body = R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})";
-  std::string chunked = "POST /mcp HTTP/1.1\r\nHost: " + host.hostHeader() +
-                        "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  const std::string body =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})";
+  std::string chunked =
+      "POST /mcp HTTP/1.1\r\nHost: " + host.hostHeader() +
+      "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   chunked += "10\r\n" + body.substr(0, 16) + "\r\n";
   char size[16];
   std::snprintf(size, sizeof size, "%zx", body.size() - 16);
@@ -122,8 +128,9 @@ TEST_CASE("keep-alive, pipelined requests and chunked bodies") {
 TEST_CASE("SSE resumption replays what a dropped client missed") {
   HostProcess host;
   auto session = host.initialize();
-  auto r = host.post({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"}, {"params", {{"name", "test_reconnection"}}}},
-                     host.sessionHeaders(session));
+  auto r = host.post(
+      {{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"}, {"params", {{"name", "test_reconnection"}}}},
+      host.sessionHeaders(session));
   REQUIRE(r.status == 200);
   const auto idLine = r.body.find("id: ");
   REQUIRE(idLine != std::string::npos);

@@ -19,8 +19,10 @@ TEST_CASE("healthz, readyz and metrics") {
   host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/list"}}, host.sessionHeaders(session));
   auto metrics = host.request("GET", "/metrics", {});
   CHECK(metrics.status == 200);
-  CHECK(metrics.body.find("mcphost_requests_total{method=\"tools/list\",status=\"ok\"} 1") != std::string::npos);
-  CHECK(metrics.body.find("mcphost_request_duration_seconds_bucket{method=\"tools/list\"") != std::string::npos);
+  CHECK(metrics.body.find("mcphost_requests_total{method=\"tools/list\",status=\"ok\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("mcphost_request_duration_seconds_bucket{method=\"tools/list\"") !=
+        std::string::npos);
   CHECK(metrics.body.find("mcphost_active_sessions 1") != std::string::npos);
 }
 
@@ -40,7 +42,8 @@ TEST_CASE("every log line is JSON and requests carry a correlation id") {
     if (line.empty() || line[0] != '{') continue;  // the ready banner is for humans
     auto j = Json::parse(line, nullptr, false);
     REQUIRE_FALSE(j.is_discarded());
-    if (j.value("correlation_id", "") == correlation && j.value("mcp_method", "") == "initialize") found = true;
+    if (j.value("correlation_id", "") == correlation && j.value("mcp_method", "") == "initialize")
+      found = true;
   }
   CHECK(found);
 }
@@ -55,14 +58,16 @@ TEST_CASE("SIGTERM drains and exits 0") {
 TEST_CASE("check-config names file, line and key, and version prints") {
   auto dir = makeTempDir();
   const std::string bad = dir + "/bad.yaml";
-  std::ofstream(bad) << "server:\n  listen: 127.0.0.1:1\n  bogus: 1\nconnectors:\n  - {id: a, type: 'builtin:conformance'}\n";
+  std::ofstream(bad) << "server:\n  listen: 127.0.0.1:1\n  bogus: 1\nconnectors:\n  - {id: a, type: "
+                        "'builtin:conformance'}\n";
   Subprocess check({MCPHOST_BINARY, "check-config", bad}, dir + "/err.txt", false);
   CHECK(check.wait() == 2);
   std::ifstream err(dir + "/err.txt");
   std::string text((std::istreambuf_iterator<char>(err)), {});
   CHECK(text.find(bad + ":3: server.bogus: unknown key") != std::string::npos);
 
-  Subprocess good({MCPHOST_BINARY, "check-config", MCPHOST_SOURCE_DIR "/config/demo.yaml"}, dir + "/ok.txt", false);
+  Subprocess good({MCPHOST_BINARY, "check-config", MCPHOST_SOURCE_DIR "/config/demo.yaml"}, dir + "/ok.txt",
+                  false);
   CHECK(good.wait() == 0);
   Subprocess version({MCPHOST_BINARY, "version"}, dir + "/v.txt", false);
   CHECK(version.wait() == 0);

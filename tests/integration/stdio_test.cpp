@@ -21,12 +21,14 @@ TEST_CASE("stdio serves a session, progress, a stateless request and bad input")
   auto dir = makeTempDir();
   Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", MCPHOST_SOURCE_DIR "/config/demo.yaml"},
                dir + "/stderr.txt", true);
-  p.writeLine(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
+  p.writeLine(
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
   auto init = readMessage(p);
   CHECK(init["result"]["protocolVersion"] == "2025-06-18");
   p.writeLine(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
 
-  p.writeLine(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_progress","_meta":{"progressToken":"tok"}}})");
+  p.writeLine(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_progress","_meta":{"progressToken":"tok"}}})");
   int progress = 0;
   Json last;
   for (int i = 0; i < 4; ++i) {
@@ -39,7 +41,8 @@ TEST_CASE("stdio serves a session, progress, a stateless request and bad input")
   CHECK(progress == 3);
   CHECK(last["id"] == 2);
 
-  p.writeLine(R"({"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})");
+  p.writeLine(
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})");
   auto stateless = readMessage(p);
   CHECK(stateless["result"]["resultType"] == "complete");
 
@@ -60,14 +63,17 @@ TEST_CASE("stdio relays sampling to the client and back") {
   auto dir = makeTempDir();
   Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", MCPHOST_SOURCE_DIR "/config/demo.yaml"},
                dir + "/stderr.txt", true);
-  p.writeLine(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}}}})");
+  p.writeLine(
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}}}})");
   readMessage(p);
-  p.writeLine(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_sampling","arguments":{"prompt":"hi"}}})");
+  p.writeLine(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_sampling","arguments":{"prompt":"hi"}}})");
   auto request = readMessage(p);
   REQUIRE(request["method"] == "sampling/createMessage");
-  Json answer = {{"jsonrpc", "2.0"},
-                 {"id", request["id"]},
-                 {"result", {{"role", "assistant"}, {"model", "m"}, {"content", {{"type", "text"}, {"text", "yo"}}}}}};
+  Json answer = {
+      {"jsonrpc", "2.0"},
+      {"id", request["id"]},
+      {"result", {{"role", "assistant"}, {"model", "m"}, {"content", {{"type", "text"}, {"text", "yo"}}}}}};
   p.writeLine(answer.dump());
   auto result = readMessage(p);
   CHECK(result["result"]["content"][0]["text"] == "LLM response: yo");

@@ -1,6 +1,7 @@
+#include "connectors/catalog.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "connectors/catalog.hpp"
 #include "fake_connector.hpp"
 
 using namespace mcphost;
@@ -51,8 +52,8 @@ TEST_CASE("a failing connector does not break listing the others") {
     return Expected<connectors::Descriptor, protocol::RpcError>(
         unexpected(protocol::RpcError{-32603, "database down", nullptr}));
   };
-  connectors::Catalog catalog({{"ok", true, fake(FakeConnector::withTools({"t"}))}, {"down", true, broken}}, "__",
-                              bus);
+  connectors::Catalog catalog({{"ok", true, fake(FakeConnector::withTools({"t"}))}, {"down", true, broken}},
+                              "__", bus);
   REQUIRE(catalog.load());
   CHECK(catalog.tools().size() == 1);
   CHECK(catalog.unavailableConnectors() == std::vector<std::string>{"down"});
@@ -60,7 +61,8 @@ TEST_CASE("a failing connector does not break listing the others") {
 
 TEST_CASE("names that clients reject are left out") {
   auto bus = std::make_shared<protocol::ChangeBus>();
-  connectors::Catalog catalog({{"x", true, fake(FakeConnector::withTools({"has space", "fine"}))}}, "__", bus);
+  connectors::Catalog catalog({{"x", true, fake(FakeConnector::withTools({"has space", "fine"}))}}, "__",
+                              bus);
   REQUIRE(catalog.load());
   REQUIRE(catalog.tools().size() == 1);
   CHECK(catalog.tools()[0]["name"] == "x__fine");
@@ -75,7 +77,9 @@ TEST_CASE("list_changed from a connector refreshes the catalog and reaches liste
   auto token = bus->subscribe([&](protocol::ChangeKind k, std::string_view) {
     if (k == protocol::ChangeKind::kToolsListChanged) ++notified;
   });
-  f->onDescribe = [] { return Expected<connectors::Descriptor, protocol::RpcError>(FakeConnector::withTools({"one", "two"})); };
+  f->onDescribe = [] {
+    return Expected<connectors::Descriptor, protocol::RpcError>(FakeConnector::withTools({"one", "two"}));
+  };
   f->events->toolsChanged();
   CHECK(notified == 1);
   CHECK(catalog.tools().size() == 2);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "config/config.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace mcphost::config;
 
@@ -39,8 +39,9 @@ TEST_CASE("configuration errors name the file, the line and the key") {
   REQUIRE_FALSE(badType);
   CHECK(badType.error().find("c.yaml:3: connectors[0].type: unknown connector type 'nope'") == 0);
 
-  auto dup = parseConfig("connectors:\n  - {id: a, type: 'builtin:conformance'}\n  - {id: a, type: 'builtin:conformance'}\n",
-                         "d.yaml");
+  auto dup = parseConfig(
+      "connectors:\n  - {id: a, type: 'builtin:conformance'}\n  - {id: a, type: 'builtin:conformance'}\n",
+      "d.yaml");
   REQUIRE_FALSE(dup);
   CHECK(dup.error().find("duplicate connector id") != std::string::npos);
 

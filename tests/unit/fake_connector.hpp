@@ -17,8 +17,8 @@ class FakeConnector final : public connectors::Connector {
   std::function<Expected<connectors::Descriptor, RpcError>()> onDescribe = [] {
     return Expected<connectors::Descriptor, RpcError>(connectors::Descriptor{});
   };
-  std::function<Outcome(std::string_view, const Json&, CallContext&)> onCall = [](std::string_view, const Json&,
-                                                                                    CallContext&) -> Outcome {
+  std::function<Outcome(std::string_view, const Json&, CallContext&)> onCall =
+      [](std::string_view, const Json&, CallContext&) -> Outcome {
     return Json{{"content", Json::array()}};
   };
   connectors::ConnectorEvents* events = nullptr;
@@ -39,7 +39,9 @@ class FakeConnector final : public connectors::Connector {
   Outcome readResource(std::string_view uri, CallContext&) override {
     return Json{{"contents", {{{"uri", uri}, {"text", "x"}}}}};
   }
-  Outcome getPrompt(std::string_view, const Json&, CallContext&) override { return Json{{"messages", Json::array()}}; }
+  Outcome getPrompt(std::string_view, const Json&, CallContext&) override {
+    return Json{{"messages", Json::array()}};
+  }
   Outcome complete(const Json&, const Json&, const Json&, CallContext&) override {
     return Json{{"completion", {{"values", Json::array()}}}};
   }

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "transport/http_wire.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace mcphost::transport;
 
@@ -19,7 +19,8 @@ TEST_CASE("parseHead rejects malformed and smuggling heads") {
 }
 
 TEST_CASE("raw header fields keep encoded words untouched") {
-  auto fields = rawHeaderFields("POST /mcp HTTP/1.1\r\nMcp-Param-Region:  =?base64?SGVsbG8=?= \r\nX: y\r\n\r\n");
+  auto fields =
+      rawHeaderFields("POST /mcp HTTP/1.1\r\nMcp-Param-Region:  =?base64?SGVsbG8=?= \r\nX: y\r\n\r\n");
   REQUIRE(fields.size() == 2);
   CHECK(findHeader(fields, "mcp-param-region") == std::string("=?base64?SGVsbG8=?="));
   CHECK_FALSE(findHeader(fields, "absent"));

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "protocol/json_rpc.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace mcphost::protocol;
 

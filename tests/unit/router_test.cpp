@@ -26,7 +26,8 @@ class AnsweringSink final : public protocol::MessageSink {
       protocol::Message response;
       response.kind = protocol::MessageKind::kResponse;
       response.id = message["id"];
-      response.result = {{"role", "assistant"}, {"content", {{"type", "text"}, {"text", "pong"}}}, {"model", "m"}};
+      response.result = {
+          {"role", "assistant"}, {"content", {{"type", "text"}, {"text", "pong"}}}, {"model", "m"}};
       threads.emplace_back([s = session, response] { s->deliverResponse(response); });
     }
     return true;
@@ -41,8 +42,10 @@ connectors::Outcome askingTool(std::string_view, const Json&, connectors::CallCo
     ask.state = {{"step", 1}};
     return ask;
   }
-  return Json{{"content", {{{"type", "text"}, {"text", (*answer)["content"]["text"].get<std::string>() + "/" +
-                                                            std::to_string(ctx.state().value("step", 0))}}}}};
+  return Json{{"content",
+               {{{"type", "text"},
+                 {"text", (*answer)["content"]["text"].get<std::string>() + "/" +
+                              std::to_string(ctx.state().value("step", 0))}}}}};
 }
 
 struct Fixture {
@@ -53,9 +56,11 @@ struct Fixture {
 
   explicit Fixture(std::size_t pageSize = 500) {
     fake->onDescribe = [] {
-      return Expected<connectors::Descriptor, protocol::RpcError>(FakeConnector::withTools({"ask", "later", "other"}));
+      return Expected<connectors::Descriptor, protocol::RpcError>(
+          FakeConnector::withTools({"ask", "later", "other"}));
     };
-    fake->onCall = [](std::string_view name, const Json& args, connectors::CallContext& ctx) -> connectors::Outcome {
+    fake->onCall = [](std::string_view name, const Json& args,
+                      connectors::CallContext& ctx) -> connectors::Outcome {
       if (name == "later") {
         return connectors::Deferred{[](connectors::CallContext&) -> connectors::Outcome {
           return Json{{"content", {{{"type", "text"}, {"text", "done"}}}}};
@@ -100,7 +105,8 @@ TEST_CASE("version negotiation answers the client's version or the latest") {
 
 TEST_CASE("session era: InputRequired becomes a real server-to-client request") {
   Fixture f;
-  auto session = std::make_shared<protocol::Session>("s", "2025-11-25", Json{{"sampling", Json::object()}}, Json());
+  auto session =
+      std::make_shared<protocol::Session>("s", "2025-11-25", Json{{"sampling", Json::object()}}, Json());
   AnsweringSink sink;
   sink.session = session;
   protocol::RequestScope scope;
@@ -195,8 +201,8 @@ TEST_CASE("pagination walks the list with opaque cursors") {
   auto page1 = f.router->handle(Fixture::request("tools/list", Json::object()), scope).message["result"];
   REQUIRE(page1["tools"].size() == 2);
   REQUIRE(page1.contains("nextCursor"));
-  auto page2 =
-      f.router->handle(Fixture::request("tools/list", {{"cursor", page1["nextCursor"]}}), scope).message["result"];
+  auto page2 = f.router->handle(Fixture::request("tools/list", {{"cursor", page1["nextCursor"]}}), scope)
+                   .message["result"];
   CHECK(page2["tools"].size() == 1);
   CHECK_FALSE(page2.contains("nextCursor"));
   auto bad = f.router->handle(Fixture::request("tools/list", {{"cursor", "!!"}}), scope);
@@ -210,7 +216,8 @@ TEST_CASE("deferred work runs inline without the tasks extension and as a task w
   CHECK(inlineReply.message["result"]["content"][0]["text"] == "done");
 
   auto tasks = Fixture::stateless({{"extensions", {{"io.modelcontextprotocol/tasks", Json::object()}}}});
-  auto created = f.router->handle(Fixture::request("tools/call", {{"name", "later"}}), tasks).message["result"];
+  auto created =
+      f.router->handle(Fixture::request("tools/call", {{"name", "later"}}), tasks).message["result"];
   REQUIRE(created["resultType"] == "task");
   const std::string id = created["taskId"];
   Json status;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "transport/stateless_headers.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace mcphost::transport;
 using mcphost::protocol::Json;
@@ -26,7 +26,8 @@ HeaderList goodHeaders() {
 }
 
 const ToolSchemaLookup kSchema = [](std::string_view) {
-  return Json{{"type", "object"}, {"properties", {{"region", {{"type", "string"}, {"x-mcp-header", "Region"}}}}}};
+  return Json{{"type", "object"},
+              {"properties", {{"region", {{"type", "string"}, {"x-mcp-header", "Region"}}}}}};
 };
 
 }  // namespace
@@ -62,7 +63,8 @@ TEST_CASE("rungs 2-6: header mismatches are 400 -32020") {
 }
 
 TEST_CASE("rung 4: an unserved version is -32022 with the supported list") {
-  HeaderList headers = {{"MCP-Protocol-Version", "v999.0.0"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "echo"}};
+  HeaderList headers = {
+      {"MCP-Protocol-Version", "v999.0.0"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "echo"}};
   auto f = validateStatelessRequest(&headers, toolCall(Json::object(), "v999.0.0"), kSchema);
   REQUIRE(f);
   CHECK(f->error.code == errc::kUnsupportedProtocolVersion);

@@ -15,7 +15,8 @@ Json argumentSpec(const char* name, const char* description) {
 
 std::string stringArg(const Json& arguments, const char* key) {
   if (arguments.is_object()) {
-    if (auto it = arguments.find(key); it != arguments.end() && it->is_string()) return it->get<std::string>();
+    if (auto it = arguments.find(key); it != arguments.end() && it->is_string())
+      return it->get<std::string>();
   }
   return {};
 }
@@ -67,23 +68,25 @@ Outcome getConformancePrompt(std::string_view name, const Json& arguments, CallC
   }
   if (name == "test_prompt_with_embedded_resource") {
     std::string uri = stringArg(arguments, "resourceUri");
-    if (uri.empty()) return RpcError{protocol::errc::kInvalidParams, "Missing required argument: resourceUri", nullptr};
-    Json resource = {{"uri", uri}, {"mimeType", "text/plain"}, {"text", "Embedded resource content for testing."}};
+    if (uri.empty())
+      return RpcError{protocol::errc::kInvalidParams, "Missing required argument: resourceUri", nullptr};
+    Json resource = {
+        {"uri", uri}, {"mimeType", "text/plain"}, {"text", "Embedded resource content for testing."}};
     return Json{{"messages",
                  {{{"role", "user"}, {"content", {{"type", "resource"}, {"resource", resource}}}},
                   textMessage("Please process the embedded resource above.")}}};
   }
   if (name == "test_prompt_with_image") {
-    return Json{{"messages",
-                 {{{"role", "user"}, {"content", {{"type", "image"}, {"data", kPng1x1}, {"mimeType", "image/png"}}}},
-                  textMessage("Please analyze the image above.")}}};
+    return Json{
+        {"messages",
+         {{{"role", "user"}, {"content", {{"type", "image"}, {"data", kPng1x1}, {"mimeType", "image/png"}}}},
+          textMessage("Please analyze the image above.")}}};
   }
   if (name == "test_input_required_result_prompt") {
     const Json* content = acceptedContent(ctx, "user_context");
     if (content == nullptr || !content->contains("context") || !(*content)["context"].is_string()) {
-      Json schema = {{"type", "object"},
-                     {"properties", {{"context", {{"type", "string"}}}}},
-                     {"required", {"context"}}};
+      Json schema = {
+          {"type", "object"}, {"properties", {{"context", {{"type", "string"}}}}}, {"required", {"context"}}};
       return InputRequired{}.ask("user_context", "elicitation/create",
                                  {{"mode", "form"},
                                   {"message", "What context should the prompt use?"},
@@ -139,7 +142,8 @@ Outcome readConformanceResource(std::string_view uri) {
   constexpr std::string_view kPrefix = "test://template/";
   constexpr std::string_view kSuffix = "/data";
   if (uri.size() > kPrefix.size() + kSuffix.size() && uri.starts_with(kPrefix) && uri.ends_with(kSuffix) &&
-      uri.substr(kPrefix.size(), uri.size() - kPrefix.size() - kSuffix.size()).find('/') == std::string_view::npos) {
+      uri.substr(kPrefix.size(), uri.size() - kPrefix.size() - kSuffix.size()).find('/') ==
+          std::string_view::npos) {
     std::string id(uri.substr(kPrefix.size(), uri.size() - kPrefix.size() - kSuffix.size()));
     Json body = {{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
     return contents({{"uri", uri}, {"mimeType", "application/json"}, {"text", body.dump()}});
@@ -164,7 +168,9 @@ Outcome completeConformance(const Json& ref, const Json& argument) {
   return Json{{"completion", {{"values", std::move(values)}, {"total", total}, {"hasMore", false}}}};
 }
 
-void ConformanceConnector::attach(ConnectorEvents* events) { events_ = events; }
+void ConformanceConnector::attach(ConnectorEvents* events) {
+  events_ = events;
+}
 
 Expected<Descriptor, RpcError> ConformanceConnector::describe() {
   Descriptor d;

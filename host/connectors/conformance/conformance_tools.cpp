@@ -14,7 +14,9 @@ using namespace std::chrono_literals;
 
 const Json kNoArgs = {{"type", "object"}, {"properties", Json::object()}};
 
-Json stringProperty(const char* description) { return {{"type", "string"}, {"description", description}}; }
+Json stringProperty(const char* description) {
+  return {{"type", "string"}, {"description", description}};
+}
 
 Json objectSchema(Json properties, Json required) {
   Json s = {{"type", "object"}, {"properties", std::move(properties)}};
@@ -83,8 +85,11 @@ Json titled(const char* prefix) {
 Json elicitationSchemaEnums() {
   return objectSchema(
       {{"untitledSingle",
-        {{"type", "string"}, {"description", "Select one option"}, {"enum", {"option1", "option2", "option3"}}}},
-       {"titledSingle", {{"type", "string"}, {"description", "Select one option with titles"}, {"oneOf", titled("Option")}}},
+        {{"type", "string"},
+         {"description", "Select one option"},
+         {"enum", {"option1", "option2", "option3"}}}},
+       {"titledSingle",
+        {{"type", "string"}, {"description", "Select one option with titles"}, {"oneOf", titled("Option")}}},
        {"legacyEnum",
         {{"type", "string"},
          {"description", "Select one option (legacy)"},
@@ -133,8 +138,10 @@ const Json kConfirmDeleteSchema = objectSchema({{"confirm", {{"type", "boolean"}
 std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, CallContext& ctx) {
   if (name == "greet") return textResult("Hello, " + args.value("name", std::string()) + "!");
   if (name == "slow_compute") {
-    const double seconds = args.contains("seconds") && args["seconds"].is_number() ? args["seconds"].get<double>() : 1.0;
-    const std::string label = args.contains("label") && args["label"].is_string() ? args["label"].get<std::string>() : "";
+    const double seconds =
+        args.contains("seconds") && args["seconds"].is_number() ? args["seconds"].get<double>() : 1.0;
+    const std::string label =
+        args.contains("label") && args["label"].is_string() ? args["label"].get<std::string>() : "";
     return connectors::Deferred{[seconds, label](CallContext& c) -> Outcome {
       // Inline (no task) runs are capped so a request cannot hold a worker for long.
       const double capped = c.inTask() ? seconds : std::min(seconds, 5.0);
@@ -156,7 +163,8 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
   if (name == "protocol_error_job") {
     return connectors::Deferred{[](CallContext& c) -> Outcome {
       if (c.inTask()) interruptibleSleep(c, 300ms);
-      return RpcError{protocol::errc::kInternalError, "protocol_error_job: simulated internal failure", nullptr};
+      return RpcError{protocol::errc::kInternalError, "protocol_error_job: simulated internal failure",
+                      nullptr};
     }};
   }
   if (name == "confirm_delete") {
@@ -189,7 +197,8 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
   if (name == "test_tool_with_task") {
     const Json* c = acceptedContent(ctx, "user_name");
     if (c == nullptr || !c->contains("name") || !(*c)["name"].is_string()) {
-      return InputRequired{}.ask("user_name", "elicitation/create", elicitParams("What is your name?", kNameSchema));
+      return InputRequired{}.ask("user_name", "elicitation/create",
+                                 elicitParams("What is your name?", kNameSchema));
     }
     const std::string who = (*c)["name"].get<std::string>();
     return connectors::Deferred{[who](CallContext& job) -> Outcome {
@@ -211,11 +220,13 @@ std::string stateField(const CallContext& ctx, const char* key) {
 // Runs an elicitation tool: asks under key "form" and formats the answer.
 Outcome elicitationTool(CallContext& ctx, Json params, const std::string& label) {
   const Json* answer = ctx.inputResponse("form");
-  if (answer == nullptr || !answer->is_object() || !answer->contains("action") || !(*answer)["action"].is_string()) {
+  if (answer == nullptr || !answer->is_object() || !answer->contains("action") ||
+      !(*answer)["action"].is_string()) {
     return InputRequired{}.ask("form", "elicitation/create", std::move(params));
   }
   Json content = answer->value("content", Json::object());
-  return textResult(label + ": action=" + (*answer)["action"].get<std::string>() + ", content=" + content.dump());
+  return textResult(label + ": action=" + (*answer)["action"].get<std::string>() +
+                    ", content=" + content.dump());
 }
 
 }  // namespace
@@ -230,23 +241,30 @@ Json conformanceTools() {
       tool("test_tool_with_logging", "Emits 3 notifications/message while running", kNoArgs),
       tool("test_tool_with_progress", "Emits 3 notifications/progress (0,50,100 of 100)", kNoArgs),
       tool("test_error_handling", "Always returns a tool execution error (isError: true)", kNoArgs),
-      tool("test_sampling", "Asks the client for an LLM completion (sampling/createMessage) and returns the answer",
+      tool("test_sampling",
+           "Asks the client for an LLM completion (sampling/createMessage) and returns the answer",
            objectSchema({{"prompt", stringProperty("The prompt to send to the LLM")}}, {"prompt"})),
       tool("test_elicitation", "Asks the client for user input (elicitation/create) and returns the answer",
            objectSchema({{"message", stringProperty("The message to show the user")}}, {"message"})),
-      tool("test_elicitation_sep1034_defaults", "Elicitation with defaults for every primitive type (SEP-1034)",
+      tool("test_elicitation_sep1034_defaults",
+           "Elicitation with defaults for every primitive type (SEP-1034)", kNoArgs),
+      tool("test_elicitation_sep1330_enums", "Elicitation with all 5 enum schema variants (SEP-1330)",
            kNoArgs),
-      tool("test_elicitation_sep1330_enums", "Elicitation with all 5 enum schema variants (SEP-1330)", kNoArgs),
-      tool("test_reconnection",
-           "Closes its POST SSE stream mid-call; the result is delivered after GET + Last-Event-ID (SEP-1699)",
+      tool(
+          "test_reconnection",
+          "Closes its POST SSE stream mid-call; the result is delivered after GET + Last-Event-ID (SEP-1699)",
+          kNoArgs),
+      tool("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features (SEP-1613)",
+           jsonSchema202012()),
+      tool("test_missing_capability",
+           "Needs the sampling client capability (an input_required sampling request)", kNoArgs),
+      tool("test_streaming_elicitation", "Plain result; its response stream carries no JSON-RPC requests",
            kNoArgs),
-      tool("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features (SEP-1613)", jsonSchema202012()),
-      tool("test_missing_capability", "Needs the sampling client capability (an input_required sampling request)",
+      tool("test_logging_tool", "Logs one info message (only delivered when the request set a logLevel)",
            kNoArgs),
-      tool("test_streaming_elicitation", "Plain result; its response stream carries no JSON-RPC requests", kNoArgs),
-      tool("test_logging_tool", "Logs one info message (only delivered when the request set a logLevel)", kNoArgs),
       tool("test_trigger_tool_change", "Publishes notifications/tools/list_changed to listeners", kNoArgs),
-      tool("test_trigger_prompt_change", "Publishes notifications/prompts/list_changed to listeners", kNoArgs),
+      tool("test_trigger_prompt_change", "Publishes notifications/prompts/list_changed to listeners",
+           kNoArgs),
       tool("test_input_required_result_elicitation", "MRTR: asks for the caller name (elicitation)", kNoArgs),
       tool("test_input_required_result_sampling", "MRTR: asks for an LLM completion (sampling)", kNoArgs),
       tool("test_input_required_result_list_roots", "MRTR: asks for the client roots (roots/list)", kNoArgs),
@@ -254,13 +272,14 @@ Json conformanceTools() {
            kNoArgs),
       tool("test_input_required_result_multiple_inputs", "MRTR: elicitation + sampling + roots in one round",
            kNoArgs),
-      tool("test_input_required_result_multi_round", "MRTR: two elicitation rounds with evolving requestState",
-           kNoArgs),
+      tool("test_input_required_result_multi_round",
+           "MRTR: two elicitation rounds with evolving requestState", kNoArgs),
       tool("test_input_required_result_tampered_state",
            "MRTR: rejects a retry whose requestState fails verification", kNoArgs),
       tool("test_input_required_result_capabilities", "MRTR: only requests input kinds the client declared",
            kNoArgs),
-      tool("test_x_mcp_header", "Echoes region; region is mirrored into the Mcp-Param-Region header (SEP-2243)",
+      tool("test_x_mcp_header",
+           "Echoes region; region is mirrored into the Mcp-Param-Region header (SEP-2243)",
            objectSchema({{"region",
                           {{"type", "string"},
                            {"description", "mirrored into Mcp-Param-Region"},
@@ -269,12 +288,13 @@ Json conformanceTools() {
                         Json::array())),
       tool("greet", "Returns \"Hello, {name}!\" synchronously (never a task)",
            objectSchema({{"name", {{"type", "string"}}}}, {"name"})),
-      tool("slow_compute", "Sleeps `seconds` then returns; runs as a task when the client declares the tasks extension",
+      tool("slow_compute",
+           "Sleeps `seconds` then returns; runs as a task when the client declares the tasks extension",
            objectSchema({{"seconds", {{"type", "number"}, {"minimum", 0}}}, {"label", {{"type", "string"}}}},
                         Json::array())),
       tool("failing_job", "Task-only job whose tool execution fails (result.isError) after ~1s", kNoArgs),
-      tool("protocol_error_job", "Job that fails with a JSON-RPC error (-32603); as a task it ends in status failed",
-           kNoArgs),
+      tool("protocol_error_job",
+           "Job that fails with a JSON-RPC error (-32603); as a task it ends in status failed", kNoArgs),
       tool("confirm_delete", "Asks for confirmation (elicitation) before \"deleting\" a file",
            objectSchema({{"filename", {{"type", "string"}}}}, {"filename"})),
       tool("multi_input", "Needs two elicitation answers at once", kNoArgs),
@@ -330,24 +350,27 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
   if (name == "test_sampling") {
     const Json* c = samplingContent(ctx, "llm");
     if (c == nullptr) {
-      return InputRequired{}.ask("llm", "sampling/createMessage", samplingParams(args.value("prompt", ""), 100));
+      return InputRequired{}.ask("llm", "sampling/createMessage",
+                                 samplingParams(args.value("prompt", ""), 100));
     }
     return textResult("LLM response: " + contentText(*c));
   }
   if (name == "test_elicitation") {
-    Json schema = objectSchema({{"username", stringProperty("User's response")},
-                                {"email", stringProperty("User's email address")}},
-                               {"username", "email"});
+    Json schema = objectSchema(
+        {{"username", stringProperty("User's response")}, {"email", stringProperty("User's email address")}},
+        {"username", "email"});
     return elicitationTool(ctx, elicitParams(args.value("message", ""), schema), "User response");
   }
   if (name == "test_elicitation_sep1034_defaults") {
     return elicitationTool(
-        ctx, elicitParams("Please review and update the form fields with defaults", elicitationSchemaDefaults()),
+        ctx,
+        elicitParams("Please review and update the form fields with defaults", elicitationSchemaDefaults()),
         "Elicitation completed");
   }
   if (name == "test_elicitation_sep1330_enums") {
-    return elicitationTool(ctx, elicitParams("Please select options from the enum fields", elicitationSchemaEnums()),
-                           "Elicitation completed");
+    return elicitationTool(
+        ctx, elicitParams("Please select options from the enum fields", elicitationSchemaEnums()),
+        "Elicitation completed");
   }
   if (name == "test_reconnection") {
     ctx.closeResponseStream();
@@ -382,7 +405,8 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
   if (name == "test_input_required_result_elicitation") {
     const Json* c = acceptedContent(ctx, "user_name");
     if (c == nullptr || !c->contains("name") || !(*c)["name"].is_string()) {
-      return InputRequired{}.ask("user_name", "elicitation/create", elicitParams("What is your name?", kNameSchema));
+      return InputRequired{}.ask("user_name", "elicitation/create",
+                                 elicitParams("What is your name?", kNameSchema));
     }
     return textResult("Hello, " + (*c)["name"].get<std::string>() + "!");
   }
@@ -404,7 +428,8 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
     }
     return textResult("Client exposed " + std::to_string(roots->size()) + " root(s): " + uris);
   }
-  if (name == "test_input_required_result_request_state" || name == "test_input_required_result_tampered_state") {
+  if (name == "test_input_required_result_request_state" ||
+      name == "test_input_required_result_tampered_state") {
     const bool requestStateTool = name == "test_input_required_result_request_state";
     const char* marker = requestStateTool ? "request_state" : "tampered_state";
     if (acceptedContent(ctx, "confirm") == nullptr || stateField(ctx, "tool") != marker) {
@@ -428,9 +453,9 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
       ask.state = {{"tool", "multiple_inputs"}};
       return ask;
     }
-    return textResult(contentText(*greeting) + " " + contentText({{"type", "text"}, {"text", (*who)["name"]}}) + " (" +
-                      std::to_string(roots->size()) +
-                      " root(s) visible)");
+    return textResult(contentText(*greeting) + " " +
+                      contentText({{"type", "text"}, {"text", (*who)["name"]}}) + " (" +
+                      std::to_string(roots->size()) + " root(s) visible)");
   }
   if (name == "test_input_required_result_multi_round") {
     const Json& state = ctx.state();
