@@ -121,10 +121,10 @@ int serve(ServeOptions options) {
   http.requestReadTimeout = cfg.server.requestReadTimeout;
   http.idleTimeout = cfg.server.idleConnectionTimeout;
   http.maxConnections = cfg.server.maxConnections;
-  transport::HttpServer server(
-      http, [&mcp](transport::HttpRequest&& request, std::shared_ptr<transport::ResponseChannel> channel) {
-        mcp.handle(std::move(request), channel);
-      });
+  transport::HttpServer server(http, [&mcp](transport::HttpRequest&& request,
+                                            const std::shared_ptr<transport::ResponseChannel>& channel) {
+    mcp.handle(std::move(request), channel);
+  });
   auto bound = server.bind();
   if (!bound) {
     std::cerr << "mcphost: " << bound.error() << "\n";

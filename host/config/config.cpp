@@ -36,8 +36,16 @@ class Reader {
       const auto key = kv.first.as<std::string>();
       if (keys.count(key) == 0) {
         std::string known;
-        for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
-        fail(kv.first, path.empty() ? key : path + "." + key, "unknown key (known keys: " + known + ")");
+        for (const auto& k : keys) {
+          if (!known.empty()) known += ", ";
+          known += k;
+        }
+        std::string problem = "unknown key (known keys: ";
+        problem.append(known).append(")");
+        std::string where = path;
+        if (!where.empty()) where += ".";
+        where += key;
+        fail(kv.first, where, problem);
       }
     }
   }

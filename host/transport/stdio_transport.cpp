@@ -10,7 +10,6 @@
 namespace mcphost::transport {
 
 using protocol::Json;
-using protocol::Message;
 using protocol::MessageKind;
 
 class StdioTransport::Writer final : public protocol::MessageSink {

@@ -20,6 +20,10 @@ step "release build"
 cmake --preset release >/dev/null
 cmake --build --preset release
 
+step "static analysis (clang-tidy, warnings are errors)"
+run-clang-tidy-14 -p build/release -j 2 -quiet 'host/.*\.cpp$' 'tests/(unit|integration)/.*\.cpp$' 'bench/.*\.cpp$' \
+  > build/release/clang-tidy.log 2>&1 || { grep -E 'error:|warning:' build/release/clang-tidy.log | sort -u; exit 1; }
+
 step "release tests (unit, integration, conformance, interop)"
 ctest --preset release
 

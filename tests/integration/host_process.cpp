@@ -48,6 +48,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
   }
   posix_spawn_file_actions_addopen(&actions, 2, stderrPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const int rc = posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, args.data(), environ);
@@ -158,7 +159,7 @@ std::uint16_t freePort() {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw std::runtime_error("bind failed");
   socklen_t len = sizeof sa;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
   ::close(fd);
@@ -196,7 +197,7 @@ void sendAll(int fd, const std::string& data) {
 std::string rawRequest(const std::string& method, const std::string& path, const Headers& headers,
                        const std::string& body) {
   std::string req = method + " " + path + " HTTP/1.1\r\n";
-  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  for (const auto& [k, v] : headers) req.append(k).append(": ").append(v).append("\r\n");
   if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   return req;
@@ -333,7 +334,7 @@ std::string HostProcess::initialize(const std::string& version) {
                   {{"protocolVersion", version},
                    {"capabilities", Json::object()},
                    {"clientInfo", {{"name", "it"}, {"version", "1"}}}}}});
-  const std::string session = r.header("mcp-session-id");
+  std::string session = r.header("mcp-session-id");
   if (session.empty())
     throw std::runtime_error("initialize failed: " + std::to_string(r.status) + " " + r.body);
   post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, sessionHeaders(session));

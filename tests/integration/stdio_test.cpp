@@ -7,6 +7,10 @@
 using namespace mcphost::test;
 
 namespace {
+std::string demoConfig() {
+  return std::string(MCPHOST_SOURCE_DIR) + "/config/demo.yaml";
+}
+
 Json readMessage(Subprocess& p) {
   auto line = p.readLine();
   REQUIRE(line);
@@ -19,8 +23,7 @@ Json readMessage(Subprocess& p) {
 
 TEST_CASE("stdio serves a session, progress, a stateless request and bad input") {
   auto dir = makeTempDir();
-  Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", MCPHOST_SOURCE_DIR "/config/demo.yaml"},
-               dir + "/stderr.txt", true);
+  Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", demoConfig()}, dir + "/stderr.txt", true);
   p.writeLine(
       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
   auto init = readMessage(p);
@@ -61,8 +64,7 @@ TEST_CASE("stdio serves a session, progress, a stateless request and bad input")
 
 TEST_CASE("stdio relays sampling to the client and back") {
   auto dir = makeTempDir();
-  Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", MCPHOST_SOURCE_DIR "/config/demo.yaml"},
-               dir + "/stderr.txt", true);
+  Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", demoConfig()}, dir + "/stderr.txt", true);
   p.writeLine(
       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}}}})");
   readMessage(p);

@@ -8,7 +8,7 @@ using namespace mcphost;
 using mcphost::testing::FakeConnector;
 
 namespace {
-std::shared_ptr<FakeConnector> fake(connectors::Descriptor d) {
+std::shared_ptr<FakeConnector> fake(const connectors::Descriptor& d) {
   auto f = std::make_shared<FakeConnector>();
   f->onDescribe = [d] { return Expected<connectors::Descriptor, protocol::RpcError>(d); };
   return f;

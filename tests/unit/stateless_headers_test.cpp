@@ -48,7 +48,7 @@ TEST_CASE("rung 1: a missing envelope is -32602 with the missing keys") {
 }
 
 TEST_CASE("rungs 2-6: header mismatches are 400 -32020") {
-  auto check = [](HeaderList headers, Message m = toolCall()) {
+  auto check = [](const HeaderList& headers, const Message& m = toolCall()) {
     auto f = validateStatelessRequest(&headers, m, kSchema);
     REQUIRE(f);
     CHECK(f->httpStatus == 400);
