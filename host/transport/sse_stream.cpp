@@ -62,6 +62,15 @@ void StreamLog::finish(const protocol::Json& message) {
   }
 }
 
+void StreamLog::finishSilently() {
+  std::lock_guard lock(mutex_);
+  finished_ = true;
+  if (channel_) {
+    channel_->end();
+    channel_.reset();
+  }
+}
+
 void StreamLog::detach() {
   std::lock_guard lock(mutex_);
   if (channel_) {
@@ -120,6 +129,19 @@ void PostResponder::finish(const protocol::Json& response, int httpStatus) {
     log_->finish(response);
   } else {
     channel_->write(sseFrame({}, dump(response)));
+    channel_->end();
+  }
+}
+
+void PostResponder::abandon() {
+  std::lock_guard lock(mutex_);
+  if (!streaming_) {
+    channel_->respond(204, headers_, "");
+    return;
+  }
+  if (log_) {
+    log_->finishSilently();
+  } else {
     channel_->end();
   }
 }

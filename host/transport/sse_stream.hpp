@@ -30,6 +30,7 @@ class StreamLog {
   void finish(const protocol::Json& message);  // the final response; ends the stream
   void detach();                               // ends the HTTP response; events are still kept
   void close();                                // ends the live response, if any
+  void finishSilently();                       // ends the stream with no final message
   [[nodiscard]] bool live() const;
 
  private:
@@ -56,6 +57,9 @@ class PostResponder final : public protocol::MessageSink {
   void beginStream();
   bool send(const protocol::Json& message) override;
   void finish(const protocol::Json& response, int httpStatus);
+  // The client cancelled the request: end without a response (MCP says receivers of a
+  // cancellation should not answer the cancelled request).
+  void abandon();
   void detach();
 
  private:

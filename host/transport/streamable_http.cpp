@@ -334,6 +334,12 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   auto reply = router_.handle(message, scope);
   session->protocol().endRequest(message.id);
   ex.status = reply.httpStatus;
+  if (scope.cancelled->load()) {
+    log::info("http", "request cancelled by the client; no response sent",
+              {{"correlation_id", ex.correlationId}, {"mcp_method", message.method}});
+    responder.abandon();
+    return;
+  }
   responder.finish(reply.message, reply.httpStatus);
 }
 

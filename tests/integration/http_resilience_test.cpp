@@ -145,3 +145,58 @@ TEST_CASE("SSE resumption replays what a dropped client missed") {
   CHECK(resumed.lastMessage()["id"] == 7);
   CHECK(resumed.lastMessage()["result"]["content"][0]["text"] == "Reconnection test completed successfully.");
 }
+
+TEST_CASE("notifications/cancelled stops a running call and suppresses its response") {
+  HostProcess host;
+  auto session = host.initialize();
+  const int fd = connectLoopback(host.port());
+  Headers h = {{"Host", host.hostHeader()},
+               {"Content-Type", "application/json"},
+               {"Accept", "application/json, text/event-stream"},
+               {"Mcp-Session-Id", session}};
+  Json call = {{"jsonrpc", "2.0"},
+               {"id", 42},
+               {"method", "tools/call"},
+               {"params", {{"name", "slow_compute"}, {"arguments", {{"seconds", 5}}}}}};
+  const auto started = std::chrono::steady_clock::now();
+  sendAll(fd, rawRequest("POST", "/mcp", h, call.dump()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto ack = host.post({{"jsonrpc", "2.0"},
+                        {"method", "notifications/cancelled"},
+                        {"params", {{"requestId", 42}, {"reason", "user pressed stop"}}}},
+                       host.sessionHeaders(session));
+  CHECK(ack.status == 202);
+  auto r = readResponse(fd);
+  ::close(fd);
+  CHECK(r.status == 200);
+  for (const auto& m : r.messages()) CHECK_FALSE(m.contains("result"));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
+}
+
+TEST_CASE("list_changed reaches the session's standalone GET stream") {
+  HostProcess host;
+  auto session = host.initialize();
+  const int stream = connectLoopback(host.port());
+  sendAll(
+      stream,
+      rawRequest("GET", "/mcp",
+                 {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
+                 ""));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  host.post({{"jsonrpc", "2.0"},
+             {"id", 3},
+             {"method", "tools/call"},
+             {"params", {{"name", "test_trigger_tool_change"}}}},
+            host.sessionHeaders(session));
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (seen.find("notifications/tools/list_changed") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    char buf[4096];
+    const ssize_t n = ::recv(stream, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) seen.append(buf, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::close(stream);
+  CHECK(seen.find("notifications/tools/list_changed") != std::string::npos);
+}
