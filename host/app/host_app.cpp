@@ -114,6 +114,15 @@ int serve(ServeOptions options) {
   transport::StreamableHttpEndpoint mcp(endpoint, router, catalog, bus, readiness);
 
   transport::HttpServerOptions http;
+  if (!cfg.server.tlsCertificateFile.empty()) {
+    auto tls = transport::TlsContext::create(
+        {cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile, cfg.server.tlsMinVersion});
+    if (!tls) {
+      std::cerr << "mcphost: " << cfg.path << ": " << tls.error() << "\n";
+      return 2;
+    }
+    http.tls = std::move(tls.value());
+  }
   http.host = host;
   http.port = port;
   http.maxBodyBytes = cfg.server.maxBodyBytes;
@@ -126,6 +135,7 @@ int serve(ServeOptions options) {
     mcp.handle(std::move(request), channel);
   });
   auto bound = server.bind();
+  const std::string scheme = http.tls ? "https" : "http";
   if (!bound) {
     std::cerr << "mcphost: " << bound.error() << "\n";
     return 1;
@@ -134,7 +144,7 @@ int serve(ServeOptions options) {
     log::warn("startup", "listening beyond loopback; make sure authentication and TLS front this host",
               {{"host", host}});
   }
-  const std::string url = "http://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
+  const std::string url = scheme + "://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
   log::info("startup", "mcphost is serving MCP",
             {{"url", url}, {"config", cfg.path}, {"version", MCPHOST_VERSION}});
   if (::isatty(STDERR_FILENO) != 0) {

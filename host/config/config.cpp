@@ -154,7 +154,7 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
                 {"listen", "endpoint", "allowed_hosts", "allowed_origins", "dns_rebinding_protection",
                  "max_body_bytes", "max_json_depth", "session_idle_timeout", "max_sessions", "worker_threads",
                  "request_read_timeout", "idle_connection_timeout", "max_connections",
-                 "client_request_timeout", "resumable_responses"});
+                 "client_request_timeout", "resumable_responses", "tls"});
     if (const YAML::Node listen = server["listen"]; listen && !r.failed()) {
       auto hp = parseListen(listen.IsScalar() ? listen.Scalar() : "");
       if (!hp) {
@@ -178,6 +178,18 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.read(server, "server", "max_connections", cfg.server.maxConnections);
     r.readDuration(server, "server", "client_request_timeout", cfg.server.clientRequestTimeout);
     r.read(server, "server", "resumable_responses", cfg.server.resumableResponses);
+    if (const YAML::Node tls = server["tls"]; tls && !r.failed()) {
+      r.allowKeys(tls, "server.tls", {"certificate_file", "private_key_file", "min_version"});
+      r.read(tls, "server.tls", "certificate_file", cfg.server.tlsCertificateFile);
+      r.read(tls, "server.tls", "private_key_file", cfg.server.tlsPrivateKeyFile);
+      r.read(tls, "server.tls", "min_version", cfg.server.tlsMinVersion);
+      if (!r.failed() && (cfg.server.tlsCertificateFile.empty() || cfg.server.tlsPrivateKeyFile.empty())) {
+        r.fail(tls, "server.tls", "set both certificate_file and private_key_file (PEM)");
+      }
+      if (!r.failed() && cfg.server.tlsMinVersion != "1.2" && cfg.server.tlsMinVersion != "1.3") {
+        r.fail(tls["min_version"], "server.tls.min_version", "must be \"1.2\" or \"1.3\"");
+      }
+    }
     if (!r.failed() && (cfg.server.endpoint.empty() || cfg.server.endpoint.front() != '/')) {
       r.fail(server["endpoint"], "server.endpoint", "must start with '/'");
     }

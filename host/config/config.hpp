@@ -35,6 +35,10 @@ struct ServerConfig {
   std::size_t maxConnections = 20000;
   std::chrono::milliseconds clientRequestTimeout{std::chrono::seconds(60)};
   bool resumableResponses = true;
+  // TLS on the listener; enabled when both files are set.
+  std::string tlsCertificateFile;
+  std::string tlsPrivateKeyFile;
+  std::string tlsMinVersion = "1.2";
 };
 
 struct Config {

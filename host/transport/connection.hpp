@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "transport/http_server.hpp"
+#include "transport/tls.hpp"
 
 namespace mcphost::transport {
 
@@ -41,6 +42,8 @@ class Connection {
   bool chunked = false;
   std::size_t contentLength = 0;
   bool writeArmed = false;
+  std::unique_ptr<TlsStream> tls;  // null on plain-text listeners
+  std::string wire;                // ciphertext waiting for the socket (TLS only)
 
   // Shared with worker threads.
   std::mutex mutex;

@@ -226,6 +226,7 @@ void HttpServer::Reactor::acceptAll() {
     ::inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
     auto c = std::make_shared<Connection>(fd, nextId_++,
                                           std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
+    if (options_.tls) c->tls = std::make_unique<TlsStream>(*options_.tls);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = c->id;
@@ -240,7 +241,24 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
   for (;;) {
     const ssize_t n = ::recv(c->fd, buffer, sizeof buffer, 0);
     if (n > 0) {
-      c->in.append(buffer, static_cast<std::size_t>(n));
+      if (c->tls) {
+        if (!c->tls->receive(std::string_view(buffer, static_cast<std::size_t>(n)), c->in)) {
+          close(c);  // bad handshake, bad record or close_notify
+          return;
+        }
+        std::string engineOutput;  // handshake records, tickets, alerts
+        c->tls->drain(engineOutput);
+        if (!engineOutput.empty()) {
+          {
+            std::lock_guard lock(c->mutex);
+            c->wire += engineOutput;
+          }
+          flush(c);
+          if (connections_.count(c->id) == 0) return;
+        }
+      } else {
+        c->in.append(buffer, static_cast<std::size_t>(n));
+      }
       c->lastActivity = Clock::now();
       // Bound what one connection may buffer (a pipelining or flooding client).
       if (c->in.size() > options_.maxHeaderBytes + options_.maxBodyBytes + 65536) {
@@ -377,10 +395,16 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
       closeNow = true;
       c->out.clear();
     }
+    // With TLS, application bytes are encrypted into `wire` first; without, they go out as is.
+    if (c->tls && !closeNow) {
+      if (!c->out.empty() && !c->tls->send(c->out, c->wire)) closeNow = true;
+      c->out.clear();
+    }
+    std::string& pendingBytes = c->tls ? c->wire : c->out;
     std::size_t sent = 0;
-    while (!closeNow && sent < c->out.size()) {
+    while (!closeNow && sent < pendingBytes.size()) {
       const ssize_t n =
-          ::send(c->fd, c->out.data() + sent, c->out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+          ::send(c->fd, pendingBytes.data() + sent, pendingBytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         sent += static_cast<std::size_t>(n);
         continue;
@@ -390,8 +414,8 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
       closeNow = true;
       break;
     }
-    c->out.erase(0, sent);
-    if (!closeNow && c->out.empty() && c->responseComplete) {
+    pendingBytes.erase(0, sent);
+    if (!closeNow && c->out.empty() && c->wire.empty() && c->responseComplete) {
       finished = true;
       closeNow = c->closeAfterWrite;
       c->responseComplete = false;
@@ -404,7 +428,7 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
   bool pending = false;
   {
     std::lock_guard lock(c->mutex);
-    pending = !c->out.empty();
+    pending = !c->out.empty() || !c->wire.empty();
   }
   armWrite(*c, pending);
   if (finished) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "transport/tls.hpp"
 
 namespace mcphost::transport {
 
@@ -74,6 +75,7 @@ struct HttpServerOptions {
   std::size_t maxConnections = 20000;
   std::size_t workerThreads = 32;
   std::size_t maxQueuedRequests = 4096;
+  std::shared_ptr<TlsContext> tls;  // null: plain HTTP
 };
 
 class HttpServer {

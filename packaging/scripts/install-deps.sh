@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
+  build-essential cmake ninja-build ccache pkg-config git curl ca-certificates openssl python3
   clang clang-tidy clang-format libclang-rt-14-dev
   libpoco-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   libboost-dev libboost-filesystem-dev

@@ -98,7 +98,12 @@ std::optional<std::string> Subprocess::readLine(std::chrono::milliseconds timeou
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     char buf[4096];
     const ssize_t n = ::read(stdoutFd_, buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
+    if (n <= 0) {
+      if (buffered_.empty()) return std::nullopt;
+      std::string last;  // a final line without a newline
+      last.swap(buffered_);
+      return last;
+    }
     buffered_.append(buf, static_cast<std::size_t>(n));
   }
 }
@@ -259,7 +264,7 @@ HttpResponse readResponse(int fd, std::chrono::milliseconds timeout) {
 
 // ------------------------------------------------------------------ HostProcess
 
-HostProcess::HostProcess(const std::string& serverYaml, const std::string& extraYaml) {
+HostProcess::HostProcess(const std::string& serverYaml, const std::string& extraYaml, bool tls) {
   dir_ = makeTempDir();
   port_ = freePort();
   configPath_ = dir_ + "/mcphost.yaml";
@@ -272,6 +277,10 @@ HostProcess::HostProcess(const std::string& serverYaml, const std::string& extra
       std::vector<std::string>{MCPHOST_BINARY, "serve", "--config", configPath_}, dir_ + "/host.log", false);
   for (int i = 0; i < 200; ++i) {
     const int fd = connectLoopback(port_);
+    if (fd >= 0 && tls) {
+      ::close(fd);
+      return;
+    }
     if (fd >= 0) {
       sendAll(fd, rawRequest("GET", "/healthz", {{"Host", hostHeader()}}, ""));
       const auto r = readResponse(fd, std::chrono::seconds(2));

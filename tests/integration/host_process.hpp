@@ -58,7 +58,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 class HostProcess {
  public:
   // configBody: YAML appended to a loopback config (server: section keys go in serverYaml).
-  explicit HostProcess(const std::string& serverYaml = "", const std::string& extraYaml = "");
+  // tls: the listener speaks TLS, so readiness is checked by connecting rather than by /healthz.
+  explicit HostProcess(const std::string& serverYaml = "", const std::string& extraYaml = "",
+                       bool tls = false);
   ~HostProcess();
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
