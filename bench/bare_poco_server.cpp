@@ -40,13 +40,15 @@ std::string requestId(const std::string& body) {
     end = body.find('"', end + 1);
     return end == std::string::npos ? "null" : body.substr(pos, end + 1 - pos);
   }
-  while (end < body.size() && (std::isdigit(static_cast<unsigned char>(body[end])) != 0 || body[end] == '-')) ++end;
+  while (end < body.size() && (std::isdigit(static_cast<unsigned char>(body[end])) != 0 || body[end] == '-'))
+    ++end;
   return end == pos ? "null" : body.substr(pos, end - pos);
 }
 
 class FixedResponse final : public Poco::Net::HTTPRequestHandler {
  public:
-  void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
     std::string body;
     Poco::StreamCopier::copyToString(request.stream(), body);
     if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
@@ -76,7 +78,9 @@ class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
 };
 
 volatile std::sig_atomic_t stopRequested = 0;
-void onSignal(int) { stopRequested = 1; }
+void onSignal(int) {
+  stopRequested = 1;
+}
 
 }  // namespace
 

@@ -21,16 +21,14 @@
 // taken. An error is a transport failure, a non-2xx status, a JSON-RPC error, a missing or
 // mismatched response, or a tool result with isError: true.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -45,6 +43,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -172,10 +171,14 @@ Options parseOptions(int argc, char** argv) {
       o.url = value();
     } else if (key == "--mode") {
       o.modeName = value();
-      if (o.modeName == "stateful") o.mode = Mode::kStateful;
-      else if (o.modeName == "stateless") o.mode = Mode::kStateless;
-      else if (o.modeName == "raw") o.mode = Mode::kRaw;
-      else die("--mode must be stateful, stateless or raw");
+      if (o.modeName == "stateful")
+        o.mode = Mode::kStateful;
+      else if (o.modeName == "stateless")
+        o.mode = Mode::kStateless;
+      else if (o.modeName == "raw")
+        o.mode = Mode::kRaw;
+      else
+        die("--mode must be stateful, stateless or raw");
     } else if (key == "--connections") {
       o.connections = parseNumber<int>(key, value());
     } else if (key == "--threads") {
@@ -264,7 +267,9 @@ ProcSample readProc(int pid) {
 double selfCpuSeconds() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -320,7 +325,8 @@ class HttpConnection {
     tv.tv_usec = static_cast<suseconds_t>((timeoutSeconds - std::floor(timeoutSeconds)) * 1e6);
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) return fail("connect");
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+      return fail("connect");
     buffer_.clear();
     return true;
   }
@@ -383,8 +389,10 @@ class HttpConnection {
   bool readResponse(Response& r) {
     for (;;) {
       switch (tryParse(r)) {
-        case Parse::kDone: return true;
-        case Parse::kError: return false;
+        case Parse::kDone:
+          return true;
+        case Parse::kError:
+          return false;
         case Parse::kNeedMore:
           if (!fill()) return bodyToEof_ && eof_ ? finishAtEof(r) : false;
       }
@@ -399,7 +407,8 @@ class HttpConnection {
       if (buffer_.size() > 64 * 1024) return failParse("response head too large");
       return Parse::kNeedMore;
     }
-    if (!parseHead(std::string_view(buffer_).substr(0, headEnd), r)) return failParse("malformed response head");
+    if (!parseHead(std::string_view(buffer_).substr(0, headEnd), r))
+      return failParse("malformed response head");
     const std::size_t bodyStart = headEnd + 4;
     bodyToEof_ = false;
     if (chunked_) {
@@ -476,12 +485,14 @@ class HttpConnection {
     const std::string_view statusLine = head.substr(0, lineEnd);
     if (statusLine.substr(0, 5) != "HTTP/" || statusLine.size() < 12) return false;
     const bool http10 = statusLine.substr(0, 8) == "HTTP/1.0";
-    if (std::from_chars(statusLine.data() + 9, statusLine.data() + 12, r.status).ec != std::errc()) return false;
+    if (std::from_chars(statusLine.data() + 9, statusLine.data() + 12, r.status).ec != std::errc())
+      return false;
     r.connectionClose = http10;
     while (lineEnd != std::string_view::npos) {
       const std::size_t start = lineEnd + 2;
       lineEnd = head.find("\r\n", start);
-      std::string_view line = head.substr(start, lineEnd == std::string_view::npos ? std::string_view::npos : lineEnd - start);
+      std::string_view line =
+          head.substr(start, lineEnd == std::string_view::npos ? std::string_view::npos : lineEnd - start);
       const auto colon = line.find(':');
       if (colon == std::string_view::npos) continue;
       const std::string_view name = line.substr(0, colon);
@@ -490,7 +501,8 @@ class HttpConnection {
       while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
       if (iequals(name, "content-length")) {
         std::size_t length = 0;
-        if (std::from_chars(value.data(), value.data() + value.size(), length).ec != std::errc()) return false;
+        if (std::from_chars(value.data(), value.data() + value.size(), length).ec != std::errc())
+          return false;
         contentLength_ = length;
       } else if (iequals(name, "transfer-encoding")) {
         chunked_ = value.find("chunked") != std::string_view::npos;
@@ -555,8 +567,8 @@ struct Outcome {
 // SSE event (text/event-stream). Notifications and requests on the stream are skipped.
 std::optional<json> findResponse(const Response& r, std::int64_t id) {
   auto matches = [id](const json& m) {
-    return m.is_object() && m.contains("id") && m["id"].is_number_integer() && m["id"].get<std::int64_t>() == id &&
-           (m.contains("result") || m.contains("error"));
+    return m.is_object() && m.contains("id") && m["id"].is_number_integer() &&
+           m["id"].get<std::int64_t>() == id && (m.contains("result") || m.contains("error"));
   };
   if (r.contentType.find("text/event-stream") == std::string::npos) {
     auto message = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
@@ -626,9 +638,7 @@ Outcome judgeRpc(const Response& r, std::int64_t id) {
 
 class RequestBuilder {
  public:
-  explicit RequestBuilder(const Options& o) : o_(o) {
-    hostHeader_ = o.host + ":" + std::to_string(o.port);
-  }
+  explicit RequestBuilder(const Options& o) : o_(o) { hostHeader_ = o.host + ":" + std::to_string(o.port); }
 
   [[nodiscard]] std::string initialize(std::int64_t id) const {
     const std::string body = R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
@@ -666,7 +676,8 @@ class RequestBuilder {
     }
     if (o_.rawBody) {
       return "POST " + o_.path + " HTTP/1.1\r\nHost: " + hostHeader_ +
-             "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: " +
+             "\r\nContent-Type: application/json\r\nAccept: application/json, "
+             "text/event-stream\r\nContent-Length: " +
              std::to_string(o_.rawBody->size()) + "\r\n\r\n" + *o_.rawBody;
     }
     return toolCall(id, "");
@@ -849,11 +860,13 @@ Latencies summarize(std::vector<std::uint64_t>& nanos) {
   return l;
 }
 
-double round1(double v) { return std::round(v * 10.0) / 10.0; }
+double round1(double v) {
+  return std::round(v * 10.0) / 10.0;
+}
 
 json latencyJson(const Latencies& l) {
-  return {{"p50", round1(l.p50)}, {"p90", round1(l.p90)}, {"p99", round1(l.p99)}, {"p999", round1(l.p999)},
-          {"max", round1(l.max)}, {"mean", round1(l.mean)}};
+  return {{"p50", round1(l.p50)},   {"p90", round1(l.p90)}, {"p99", round1(l.p99)},
+          {"p999", round1(l.p999)}, {"max", round1(l.max)}, {"mean", round1(l.mean)}};
 }
 
 json procJson(const ProcSample& s) {
@@ -880,7 +893,9 @@ struct LoadState {
   std::mutex problemMutex;
   std::string firstProblem;
 
-  [[nodiscard]] bool stopping() const { return phase.load(std::memory_order_relaxed) == static_cast<int>(Phase::kStop); }
+  [[nodiscard]] bool stopping() const {
+    return phase.load(std::memory_order_relaxed) == static_cast<int>(Phase::kStop);
+  }
 
   void note(const std::string& problem) {
     std::lock_guard lock(problemMutex);
@@ -891,8 +906,10 @@ struct LoadState {
   void record(std::vector<std::uint64_t>& samples, Clock::time_point t0, Clock::time_point t1, bool ok) {
     const int now = phase.load(std::memory_order_relaxed);
     const auto started = std::chrono::duration_cast<std::chrono::nanoseconds>(t0 - origin).count();
-    if (now == static_cast<int>(Phase::kMeasure) && started >= measureStartNs.load(std::memory_order_relaxed)) {
-      samples.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+    if (now == static_cast<int>(Phase::kMeasure) &&
+        started >= measureStartNs.load(std::memory_order_relaxed)) {
+      samples.push_back(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
       if (!ok) ++errors;
     }
   }
@@ -920,7 +937,8 @@ void blockingWorker(LoadState& st, std::vector<std::uint64_t>& samples) {
     if (!ok) {
       st.note(client.lastProblem());
       // A server that refuses connections must not turn this loop into a connect() storm.
-      if (client.lastProblem().rfind("connect", 0) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (client.lastProblem().rfind("connect", 0) == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
 }
@@ -943,7 +961,8 @@ void eventWorker(LoadState& st, std::vector<std::uint64_t>& samples, int connect
   if (epollFd < 0) die(std::string("epoll_create1: ") + std::strerror(errno));
   std::vector<Slot> slots(static_cast<std::size_t>(connections));
   for (auto& slot : slots) slot.client = std::make_unique<McpClient>(st.o, st.builder, st.address);
-  const auto timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(st.o.timeout));
+  const auto timeout =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(st.o.timeout));
 
   auto watch = [&](std::size_t index, std::uint32_t events) {
     epoll_event ev{};
@@ -1098,7 +1117,8 @@ int runLoad(const Options& o) {
   const Latencies lat = summarize(all);
   const double elapsed = std::chrono::duration<double>(measureEnd - measureStart).count();
   // Successful requests only: a server answering errors fast must not look fast.
-  const double rps = static_cast<double>(lat.count - std::min<std::uint64_t>(lat.count, errors.load())) / elapsed;
+  const double rps =
+      static_cast<double>(lat.count - std::min<std::uint64_t>(lat.count, errors.load())) / elapsed;
   const double clientCpu = (cpuEnd - cpuStart) / elapsed * 100.0;
   const double serverCpu = (serverStart.cpuSeconds >= 0 && serverEnd.cpuSeconds >= 0)
                                ? (serverEnd.cpuSeconds - serverStart.cpuSeconds) / elapsed * 100.0
@@ -1130,14 +1150,15 @@ int runLoad(const Options& o) {
   } else {
     std::printf("mcp-loadgen %s %s tool=%s connections=%d threads=%d warmup=%.1fs duration=%.2fs\n",
                 o.modeName.c_str(), o.url.c_str(), o.tool.c_str(), o.connections, threads, o.warmup, elapsed);
-    std::printf("  requests   %llu, errors %llu: %.0f successful req/s\n", static_cast<unsigned long long>(lat.count),
-                static_cast<unsigned long long>(errors.load()), rps);
-    std::printf("  latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n", lat.p50, lat.p90,
-                lat.p99, lat.p999, lat.max, lat.mean);
+    std::printf("  requests   %llu, errors %llu: %.0f successful req/s\n",
+                static_cast<unsigned long long>(lat.count), static_cast<unsigned long long>(errors.load()),
+                rps);
+    std::printf("  latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n", lat.p50,
+                lat.p90, lat.p99, lat.p999, lat.max, lat.mean);
     std::printf("  client cpu %.0f%%\n", clientCpu);
     if (o.serverPid > 0) {
-      std::printf("  server pid %d: VmRSS %ld kB before, %ld kB after (VmHWM %ld kB), cpu %.0f%%\n", o.serverPid,
-                  before.rssKb, after.rssKb, after.hwmKb, serverCpu);
+      std::printf("  server pid %d: VmRSS %ld kB before, %ld kB after (VmHWM %ld kB), cpu %.0f%%\n",
+                  o.serverPid, before.rssKb, after.rssKb, after.hwmKb, serverCpu);
     }
     if (!st.firstProblem.empty()) std::printf("  first error: %s\n", st.firstProblem.c_str());
   }
@@ -1146,7 +1167,9 @@ int runLoad(const Options& o) {
 
 // ------------------------------------------------------------------------------ idle probes
 
-void settle(const Options& o) { std::this_thread::sleep_for(std::chrono::duration<double>(o.settle)); }
+void settle(const Options& o) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.settle));
+}
 
 int runIdleSessions(const Options& o) {
   if (o.mode != Mode::kStateful) die("--idle-sessions needs --mode stateful");
@@ -1191,26 +1214,37 @@ int runIdleSessions(const Options& o) {
     if (n == 0) break;
     probe.adoptSession(sessionIds[i]);
     ++probed;
-    if (probe.call()) ++usable;
-    else if (firstProblem.empty()) firstProblem = "probe: " + probe.lastProblem();
+    if (probe.call())
+      ++usable;
+    else if (firstProblem.empty())
+      firstProblem = "probe: " + probe.lastProblem();
   }
 
   const long addedKb = before.rssKb >= 0 && after.rssKb >= 0 ? after.rssKb - before.rssKb : -1;
-  const double perSession = n > 0 && addedKb >= 0 ? static_cast<double>(addedKb) * 1024.0 / static_cast<double>(n) : -1;
+  const double perSession =
+      n > 0 && addedKb >= 0 ? static_cast<double>(addedKb) * 1024.0 / static_cast<double>(n) : -1;
   if (o.jsonOutput) {
-    json out = {{"probe", "idle-sessions"},    {"url", o.url},          {"requested", o.idleSessions},
-                {"created", n},                {"failures", failures.load()}, {"seconds", round1(seconds)},
+    json out = {{"probe", "idle-sessions"},
+                {"url", o.url},
+                {"requested", o.idleSessions},
+                {"created", n},
+                {"failures", failures.load()},
+                {"seconds", round1(seconds)},
                 {"sessions_per_s", round1(static_cast<double>(n) / seconds)},
-                {"probed", probed},            {"usable", usable},
-                {"server_before", procJson(before)}, {"server_after", procJson(after)},
-                {"rss_added_kb", addedKb},     {"bytes_per_session", round1(perSession)}};
+                {"probed", probed},
+                {"usable", usable},
+                {"server_before", procJson(before)},
+                {"server_after", procJson(after)},
+                {"rss_added_kb", addedKb},
+                {"bytes_per_session", round1(perSession)}};
     if (!firstProblem.empty()) out["first_error"] = firstProblem;
     std::cout << out.dump() << "\n";
   } else {
-    std::printf("mcp-loadgen idle sessions %s: created %zu of %ld in %.1fs (%ld failures) over %d connections\n",
-                o.url.c_str(), n, o.idleSessions, seconds, failures.load(), workerCount);
-    std::printf("  server VmRSS %ld kB before, %ld kB after: +%ld kB (%.0f bytes per session)\n", before.rssKb,
-                after.rssKb, addedKb, perSession);
+    std::printf(
+        "mcp-loadgen idle sessions %s: created %zu of %ld in %.1fs (%ld failures) over %d connections\n",
+        o.url.c_str(), n, o.idleSessions, seconds, failures.load(), workerCount);
+    std::printf("  server VmRSS %ld kB before, %ld kB after: +%ld kB (%.0f bytes per session)\n",
+                before.rssKb, after.rssKb, addedKb, perSession);
     std::printf("  sessions still usable afterwards: %d of %d probed\n", usable, probed);
     if (!firstProblem.empty()) std::printf("  first error: %s\n", firstProblem.c_str());
   }
@@ -1254,7 +1288,8 @@ int runIdleConnections(const Options& o) {
       }
       const auto t0 = Clock::now();
       const bool ok = client.call();
-      nanos.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
+      nanos.push_back(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
       if (!ok) {
         ++callFailures;
         if (firstProblem.empty()) firstProblem = "request: " + client.lastProblem();
@@ -1277,23 +1312,35 @@ int runIdleConnections(const Options& o) {
   }
   const long addedKb = before.rssKb >= 0 && after.rssKb >= 0 ? after.rssKb - before.rssKb : -1;
   const auto opened = static_cast<long>(idle.size());
-  const double perConnection = opened > 0 && addedKb >= 0 ? static_cast<double>(addedKb) * 1024.0 / static_cast<double>(opened) : -1;
+  const double perConnection =
+      opened > 0 && addedKb >= 0 ? static_cast<double>(addedKb) * 1024.0 / static_cast<double>(opened) : -1;
   if (o.jsonOutput) {
-    json out = {{"probe", "idle-connections"}, {"url", o.url}, {"requested", o.idleConnections},
-                {"opened", opened}, {"connect_failures", failures}, {"still_open", stillOpen},
-                {"fd_limit", fileLimit()}, {"seconds", round1(seconds)},
-                {"calls", calls}, {"call_failures", callFailures}, {"latency_us", latencyJson(lat)},
-                {"server_before", procJson(before)}, {"server_after", procJson(after)},
-                {"rss_added_kb", addedKb}, {"bytes_per_connection", round1(perConnection)}};
+    json out = {{"probe", "idle-connections"},
+                {"url", o.url},
+                {"requested", o.idleConnections},
+                {"opened", opened},
+                {"connect_failures", failures},
+                {"still_open", stillOpen},
+                {"fd_limit", fileLimit()},
+                {"seconds", round1(seconds)},
+                {"calls", calls},
+                {"call_failures", callFailures},
+                {"latency_us", latencyJson(lat)},
+                {"server_before", procJson(before)},
+                {"server_after", procJson(after)},
+                {"rss_added_kb", addedKb},
+                {"bytes_per_connection", round1(perConnection)}};
     if (!firstProblem.empty()) out["first_error"] = firstProblem;
     std::cout << out.dump() << "\n";
   } else {
-    std::printf("mcp-loadgen idle connections %s: opened %ld of %ld in %.1fs (fd limit %ld), %ld still open at the end\n",
-                o.url.c_str(), opened, o.idleConnections, seconds, fileLimit(), stillOpen);
-    std::printf("  server VmRSS %ld kB before, %ld kB after: +%ld kB (%.0f bytes per connection)\n", before.rssKb,
-                after.rssKb, addedKb, perConnection);
-    std::printf("  %d %s calls while they were held: %d failed; latency us p50 %.1f p99 %.1f max %.1f\n", calls,
-                o.modeName.c_str(), callFailures, lat.p50, lat.p99, lat.max);
+    std::printf(
+        "mcp-loadgen idle connections %s: opened %ld of %ld in %.1fs (fd limit %ld), %ld still open at the "
+        "end\n",
+        o.url.c_str(), opened, o.idleConnections, seconds, fileLimit(), stillOpen);
+    std::printf("  server VmRSS %ld kB before, %ld kB after: +%ld kB (%.0f bytes per connection)\n",
+                before.rssKb, after.rssKb, addedKb, perConnection);
+    std::printf("  %d %s calls while they were held: %d failed; latency us p50 %.1f p99 %.1f max %.1f\n",
+                calls, o.modeName.c_str(), callFailures, lat.p50, lat.p99, lat.max);
     if (!firstProblem.empty()) std::printf("  first error: %s\n", firstProblem.c_str());
   }
   return failures == 0 && callFailures == 0 && stillOpen == opened ? 0 : 1;
@@ -1304,7 +1351,8 @@ int runIdleConnections(const Options& o) {
 int main(int argc, char** argv) {
   const Options o = parseOptions(argc, argv);
   raiseFileLimit();
-  if (o.idleSessions > 0 && o.idleConnections > 0) die("--idle-sessions and --idle-connections are separate probes");
+  if (o.idleSessions > 0 && o.idleConnections > 0)
+    die("--idle-sessions and --idle-connections are separate probes");
   if (o.idleSessions > 0) return runIdleSessions(o);
   if (o.idleConnections > 0) return runIdleConnections(o);
   return runLoad(o);
