@@ -53,6 +53,18 @@ for (const { name, r } of runs) {
   if (r?.repeats?.length > 1) console.log(`${name}: median of ${r.repeats.length} runs (req/s ${r.repeats.map((x) => x.toFixed(0)).join(', ')})`);
 }
 
+// Ratios within each round (the servers of one round ran minutes apart, not hours).
+const rounds = runs[0]?.r?.repeats?.length ?? 1;
+if (rounds > 1) {
+  for (let i = 1; i <= rounds; ++i) {
+    const at = (name) => load(`${name}.${i}`);
+    const [a, b, c, d, e] = ['mcphost-stateful', 'mcphost-stateless', 'ts-stateful', 'ts-stateless', 'bare-poco'].map(at);
+    const x = (p, q) => (p && q && q.rps > 0 ? `${(p.rps / q.rps).toFixed(1)}×` : '-');
+    const pct = (p, q) => (p && q && q.rps > 0 ? `${((p.rps / q.rps) * 100).toFixed(0)}%` : '-');
+    console.log(`round ${i}: mcphost/TS stateful ${x(a, c)}, stateless ${x(b, d)}; mcphost/bare Poco stateless ${pct(b, e)}, stateful ${pct(a, e)}`);
+  }
+}
+
 const failures = runs.filter(({ r }) => r && (r.errors > 0 || r.first_error)).map(({ name, r }) => `${name}: ${r.errors} errors, first: ${r.first_error}`);
 for (const f of failures) console.log(`errors in ${f}`);
 
