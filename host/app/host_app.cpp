@@ -130,6 +130,7 @@ int serve(ServeOptions options) {
   http.requestReadTimeout = cfg.server.requestReadTimeout;
   http.idleTimeout = cfg.server.idleConnectionTimeout;
   http.maxConnections = cfg.server.maxConnections;
+  http.isControl = [&mcp](const transport::HttpRequest& request) { return mcp.isControlRequest(request); };
   transport::HttpServer server(http, [&mcp](transport::HttpRequest&& request,
                                             const std::shared_ptr<transport::ResponseChannel>& channel) {
     mcp.handle(std::move(request), channel);

@@ -12,6 +12,7 @@ struct Catalog::Snapshot {
   Json resources = Json::array();
   Json resourceTemplates = Json::array();
   std::map<std::string, Target, std::less<>> toolIndex;
+  std::map<std::string, Json, std::less<>> toolSchemas;
   std::map<std::string, Target, std::less<>> promptIndex;
   std::map<std::string, Target, std::less<>> resourceIndex;
   std::vector<std::pair<std::string, Target>> templateIndex;
@@ -136,6 +137,10 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
     if (auto err = addNamed(described->tools, snap->tools, snap->toolIndex, toolOwner, "tool")) {
       return unexpected(*err);
     }
+    for (const auto& t : snap->tools) {
+      if (t.contains("inputSchema"))
+        snap->toolSchemas.emplace(t["name"].get<std::string>(), t["inputSchema"]);
+    }
     if (auto err = addNamed(described->prompts, snap->prompts, snap->promptIndex, promptOwner, "prompt")) {
       return unexpected(*err);
     }
@@ -169,6 +174,7 @@ Expected<bool, std::string> Catalog::load() {
 }
 
 void Catalog::refresh(protocol::ChangeKind kind) {
+  std::unique_lock refreshLock(refreshMutex_);
   auto built = build();
   if (built) {
     std::lock_guard lock(mutex_);
@@ -178,6 +184,7 @@ void Catalog::refresh(protocol::ChangeKind kind) {
     // everyone else's tools away.
     log::error("catalog", "catalog refresh rejected; keeping the previous one", {{"error", built.error()}});
   }
+  refreshLock.unlock();
   bus_->publish(kind);
 }
 
@@ -204,6 +211,12 @@ std::optional<Catalog::Target> Catalog::findTool(std::string_view name) const {
   auto it = snap->toolIndex.find(name);
   if (it == snap->toolIndex.end()) return std::nullopt;
   return it->second;
+}
+
+Json Catalog::toolInputSchema(std::string_view name) const {
+  auto snap = snapshot();
+  auto it = snap->toolSchemas.find(name);
+  return it == snap->toolSchemas.end() ? Json() : it->second;
 }
 
 std::optional<Catalog::Target> Catalog::findPrompt(std::string_view name) const {

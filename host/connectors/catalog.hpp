@@ -43,6 +43,8 @@ class Catalog {
   [[nodiscard]] Json resources() const;
   [[nodiscard]] Json resourceTemplates() const;
   [[nodiscard]] std::optional<Target> findTool(std::string_view name) const;
+  // The inputSchema of one exposed tool (null when unknown), without copying the whole list.
+  [[nodiscard]] Json toolInputSchema(std::string_view name) const;
   [[nodiscard]] std::optional<Target> findPrompt(std::string_view name) const;
   // Exact resource URI first, then the first template that matches.
   [[nodiscard]] std::optional<Target> findResource(std::string_view uri) const;
@@ -63,6 +65,7 @@ class Catalog {
   std::shared_ptr<protocol::ChangeBus> bus_;
   std::vector<std::unique_ptr<Events>> events_;
   mutable std::mutex mutex_;
+  std::mutex refreshMutex_;  // one rebuild at a time, so an older snapshot never replaces a newer one
   std::shared_ptr<const Snapshot> snapshot_;
 };
 

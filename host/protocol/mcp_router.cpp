@@ -455,11 +455,13 @@ Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& s
   std::optional<connectors::Catalog::Target> target;
   Json localRef = *ref;
   const std::string type = ref->value("type", "");
-  if (type == "ref/prompt" && (*ref)["name"].is_string()) {
-    target = catalog_.findPrompt((*ref)["name"].get<std::string>());
+  const auto name = ref->find("name");
+  const auto uri = ref->find("uri");
+  if (type == "ref/prompt" && name != ref->end() && name->is_string()) {
+    target = catalog_.findPrompt(name->get<std::string>());
     if (target) localRef["name"] = target->localName;
-  } else if (type == "ref/resource" && (*ref)["uri"].is_string()) {
-    target = catalog_.findTemplate((*ref)["uri"].get<std::string>());
+  } else if (type == "ref/resource" && uri != ref->end() && uri->is_string()) {
+    target = catalog_.findTemplate(uri->get<std::string>());
   } else {
     return unexpected(
         invalidParams("params.ref.type must be ref/prompt (with name) or ref/resource (with uri)"));
@@ -486,11 +488,17 @@ Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScop
   const std::string u = uri->get<std::string>();
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{errc::kResourceNotFound, "Resource not found: " + u, {{"uri", u}}});
+  if (scope.session && subscribe && !scope.session->subscribe(u)) {
+    return unexpected(invalidParams("too many resource subscriptions in this session (limit " +
+                                    std::to_string(protocol::Session::kMaxSubscriptions) + ")"));
+  }
   Outcome outcome = subscribe ? target->connector->subscribe(u) : target->connector->unsubscribe(u);
-  if (auto* error = outcome.get_if<RpcError>()) return unexpected(std::move(*error));
+  if (auto* error = outcome.get_if<RpcError>()) {
+    if (scope.session && subscribe) scope.session->unsubscribe(u);
+    return unexpected(std::move(*error));
+  }
   if (scope.session) {
     if (subscribe) {
-      scope.session->subscribe(u);
     } else {
       scope.session->unsubscribe(u);
     }

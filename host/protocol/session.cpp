@@ -18,9 +18,11 @@ std::optional<connectors::LogLevel> Session::logLevel() const {
   return logLevel_;
 }
 
-void Session::subscribe(const std::string& uri) {
+bool Session::subscribe(const std::string& uri) {
   std::lock_guard lock(mutex_);
+  if (subscriptions_.size() >= kMaxSubscriptions && subscriptions_.count(uri) == 0) return false;
   subscriptions_.insert(uri);
+  return true;
 }
 
 void Session::unsubscribe(const std::string& uri) {

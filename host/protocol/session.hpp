@@ -36,7 +36,9 @@ class Session {
   // Null until the client sets a level: then every message is sent.
   [[nodiscard]] std::optional<connectors::LogLevel> logLevel() const;
 
-  void subscribe(const std::string& uri);
+  static constexpr std::size_t kMaxSubscriptions = 1000;
+  // False when the session already holds kMaxSubscriptions.
+  bool subscribe(const std::string& uri);
   void unsubscribe(const std::string& uri);
   [[nodiscard]] bool subscribed(std::string_view uri) const;
 

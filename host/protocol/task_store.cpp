@@ -144,7 +144,15 @@ void TaskStore::runRound(const std::shared_ptr<Task>& task) {
   std::lock_guard lock(mutex_);
   if (terminal(task->status)) return;  // cancelled while running: the outcome is dropped
   task->lastUpdatedAt = isoNow();
-  if (auto* result = outcome.get_if<Json>()) {
+  if (auto* result = outcome.get_if<Json>();
+      result != nullptr && result->dump().size() > limits_.maxResultBytes) {
+    task->status = "failed";
+    task->error = RpcError{errc::kInternalError,
+                           "the task result exceeds " + std::to_string(limits_.maxResultBytes) +
+                               " bytes; tasks keep results in memory until they expire",
+                           nullptr}
+                      .toJson();
+  } else if (result != nullptr) {
     task->status = "completed";
     task->result = std::move(*result);
     if (!task->result.contains("content")) task->result["content"] = Json::array();

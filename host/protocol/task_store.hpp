@@ -21,7 +21,8 @@ inline constexpr std::string_view kTasksExtension = "io.modelcontextprotocol/tas
 struct TaskLimits {
   std::chrono::milliseconds ttl{std::chrono::minutes(10)};
   std::chrono::milliseconds pollInterval{250};
-  std::size_t maxTasks = 10000;
+  std::size_t maxTasks = 1000;
+  std::size_t maxResultBytes = std::size_t{4} << 20;  // larger results fail the task
   std::size_t workerThreads = 8;
 };
 

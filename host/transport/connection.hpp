@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "transport/http_server.hpp"
+#include "transport/http_wire.hpp"
 #include "transport/tls.hpp"
 
 namespace mcphost::transport {
@@ -40,6 +41,8 @@ class Connection {
   std::optional<Poco::Net::HTTPRequest> head;
   HeaderList rawHeaders;
   bool chunked = false;
+  ChunkedDecoder chunkedDecoder;
+  std::uint64_t requestsServed = 0;
   std::size_t contentLength = 0;
   bool writeArmed = false;
   std::unique_ptr<TlsStream> tls;  // null on plain-text listeners

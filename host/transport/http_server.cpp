@@ -39,11 +39,13 @@ class HttpServer::Reactor {
       : owner_(owner),
         options_(std::move(options)),
         handler_(std::move(handler)),
-        pool_(options_.workerThreads, options_.maxQueuedRequests) {}
+        pool_(options_.workerThreads, options_.maxQueuedRequests),
+        controlPool_(options_.controlThreads, options_.maxQueuedRequests) {}
 
   ~Reactor() {
     for (auto& [id, c] : connections_) ::close(c->fd);
     pool_.stop();
+    controlPool_.stop();
     if (listenFd_ >= 0) ::close(listenFd_);
     if (wakeFd_ >= 0) ::close(wakeFd_);
     if (epollFd_ >= 0) ::close(epollFd_);
@@ -83,6 +85,7 @@ class HttpServer::Reactor {
   HttpServerOptions options_;
   HttpHandler handler_;
   ThreadPool pool_;
+  ThreadPool controlPool_;
   int epollFd_ = -1;
   int listenFd_ = -1;
   int wakeFd_ = -1;
@@ -163,8 +166,15 @@ void HttpServer::Reactor::run() {
       auto it = connections_.find(tag);
       if (it == connections_.end()) continue;
       auto c = it->second;
-      if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
-      if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+      // One connection's bad input must never take the reactor (and every other client) down.
+      try {
+        if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
+        if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+      } catch (const std::exception& e) {
+        log::error("http", "dropping a connection after an internal error",
+                   {{"peer", c->peer}, {"error", e.what()}});
+        close(c);
+      }
     }
     if (Clock::now() - lastSweep > std::chrono::milliseconds(500)) {
       sweep();
@@ -301,15 +311,21 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
       return;
     }
     c->head = std::move(head.value());
-    c->chunked = c->head->getChunkedTransferEncoding();
-    const auto length = c->head->getContentLength64();
-    if (!c->chunked && length > 0 && static_cast<std::uint64_t>(length) > options_.maxBodyBytes) {
+    auto framing = bodyFraming(c->rawHeaders, c->head->getVersion());
+    if (!framing) {
+      fail(c, framing.error().status, framing.error().message);
+      return;
+    }
+    c->chunked = framing->chunked;
+    c->chunkedDecoder = ChunkedDecoder{};
+    const std::size_t length = framing->contentLength;
+    if (!c->chunked && length > options_.maxBodyBytes) {
       fail(c, 413,
            "request body of " + std::to_string(length) + " bytes exceeds the limit of " +
                std::to_string(options_.maxBodyBytes) + " bytes (server.max_body_bytes)");
       return;
     }
-    c->contentLength = length > 0 ? static_cast<std::size_t>(length) : 0;
+    c->contentLength = length;
     if ((c->chunked || c->contentLength > 0) && c->head->has("Expect") &&
         Poco::icompare(c->head->get("Expect"), "100-continue") == 0) {
       {
@@ -323,8 +339,7 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
   if (c->phase != Connection::Phase::kReadingBody) return;
   std::string body;
   if (c->chunked) {
-    std::size_t consumed = 0;
-    switch (decodeChunked(c->in, options_.maxBodyBytes, body, consumed)) {
+    switch (c->chunkedDecoder.feed(c->in, options_.maxBodyBytes)) {
       case ChunkedStatus::kNeedMore:
         return;
       case ChunkedStatus::kTooLarge:
@@ -334,7 +349,7 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
         fail(c, 400, "malformed chunked request body");
         return;
       case ChunkedStatus::kComplete:
-        c->in.erase(0, consumed);
+        body = std::move(c->chunkedDecoder.body);
         break;
     }
   } else {
@@ -358,7 +373,14 @@ void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::st
   }
   const bool headRequest = request.head.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD;
   auto channel = std::make_shared<ResponseChannel>(c, owner_, headRequest);
-  auto task = [this, channel, req = std::make_shared<HttpRequest>(std::move(request))]() mutable {
+  auto req = std::make_shared<HttpRequest>(std::move(request));
+  bool control = false;
+  try {
+    control = options_.isControl && options_.isControl(*req);
+  } catch (const std::exception&) {
+    control = false;  // classification is an optimisation; the handler reports real errors
+  }
+  auto task = [this, channel, req]() mutable {
     try {
       handler_(std::move(*req), channel);
     } catch (const std::exception& e) {
@@ -366,7 +388,8 @@ void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::st
       channel->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
     }
   };
-  if (!pool_.submit(std::move(task))) {
+  ThreadPool& pool = control ? controlPool_ : pool_;
+  if (!pool.submit(std::move(task))) {
     channel->respond(503, {{"Content-Type", "text/plain"}, {"Retry-After", "1"}},
                      "the server is overloaded; retry shortly\n");
   }
@@ -419,6 +442,8 @@ void HttpServer::Reactor::flush(const std::shared_ptr<Connection>& c) {
       finished = true;
       closeNow = c->closeAfterWrite;
       c->responseComplete = false;
+      c->longLived = false;
+      ++c->requestsServed;
     }
   }
   if (closeNow) {
@@ -498,8 +523,10 @@ void HttpServer::Reactor::sweep() {
         c->phase == Connection::Phase::kReadingHead || c->phase == Connection::Phase::kReadingBody;
     // A slow or stalled client (slowloris) loses its connection; it cannot hold a worker anyway.
     if (reading && now - c->requestStarted > options_.requestReadTimeout) expired.push_back(c);
-    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > options_.idleTimeout)
-      expired.push_back(c);
+    // A connection that has not sent a first request gets the short read timeout, so silent
+    // sockets cannot hold connection slots for the whole keep-alive period.
+    const auto idleLimit = c->requestsServed == 0 ? options_.requestReadTimeout : options_.idleTimeout;
+    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > idleLimit) expired.push_back(c);
   }
   for (auto& c : expired) close(c);
 }

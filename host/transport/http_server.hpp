@@ -64,6 +64,9 @@ class ResponseChannel {
 };
 
 using HttpHandler = std::function<void(HttpRequest&& request, std::shared_ptr<ResponseChannel> channel)>;
+// True for requests that never block (client answers, notifications, health checks): they run
+// on a separate small pool so they are served even while every worker waits on a client.
+using ControlClassifier = std::function<bool(const HttpRequest& request)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -76,6 +79,8 @@ struct HttpServerOptions {
   std::size_t workerThreads = 32;
   std::size_t maxQueuedRequests = 4096;
   std::shared_ptr<TlsContext> tls;  // null: plain HTTP
+  std::size_t controlThreads = 2;
+  ControlClassifier isControl;
 };
 
 class HttpServer {

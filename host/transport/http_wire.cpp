@@ -4,6 +4,7 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/String.h>
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -25,10 +26,6 @@ Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head) {
   if (request.getVersion() != Poco::Net::HTTPMessage::HTTP_1_1 &&
       request.getVersion() != Poco::Net::HTTPMessage::HTTP_1_0) {
     return unexpected("unsupported HTTP version " + request.getVersion());
-  }
-  if (request.getChunkedTransferEncoding() && request.hasContentLength()) {
-    // RFC 9112 6.3: both together are a request-smuggling vector.
-    return unexpected(std::string("Content-Length together with Transfer-Encoding is not allowed"));
   }
   return request;
 }
@@ -60,44 +57,130 @@ std::optional<std::string> findHeader(const std::vector<std::pair<std::string, s
   return std::nullopt;
 }
 
+Expected<BodyFraming, FramingError> bodyFraming(
+    const std::vector<std::pair<std::string, std::string>>& fields, const std::string& httpVersion) {
+  std::vector<std::string> transferEncodings;
+  std::vector<std::string> contentLengths;
+  for (const auto& [name, value] : fields) {
+    if (Poco::icompare(name, "Transfer-Encoding") == 0) transferEncodings.push_back(value);
+    if (Poco::icompare(name, "Content-Length") == 0) contentLengths.push_back(value);
+  }
+  BodyFraming framing;
+  if (!transferEncodings.empty()) {
+    if (httpVersion == Poco::Net::HTTPMessage::HTTP_1_0) {
+      return unexpected(FramingError{400, "Transfer-Encoding is not allowed in HTTP/1.0 requests"});
+    }
+    if (transferEncodings.size() != 1 || Poco::icompare(transferEncodings[0], "chunked") != 0) {
+      return unexpected(FramingError{501, "only 'Transfer-Encoding: chunked' is supported"});
+    }
+    if (!contentLengths.empty()) {
+      // RFC 9112 6.3: both together are a request-smuggling vector.
+      return unexpected(FramingError{400, "Content-Length together with Transfer-Encoding is not allowed"});
+    }
+    framing.chunked = true;
+    return framing;
+  }
+  if (contentLengths.size() > 1) return unexpected(FramingError{400, "more than one Content-Length header"});
+  if (contentLengths.size() == 1) {
+    const std::string& v = contentLengths[0];
+    std::size_t length = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
+    if (v.empty() || v.size() > 18 || ec != std::errc() || ptr != v.data() + v.size()) {
+      return unexpected(FramingError{400, "Content-Length must be a decimal number of bytes"});
+    }
+    framing.contentLength = length;
+  }
+  return framing;
+}
+
+ChunkedStatus ChunkedDecoder::feed(std::string& in, std::size_t maxBody) {
+  std::size_t pos = 0;
+  ChunkedStatus status = ChunkedStatus::kNeedMore;
+  bool progress = true;
+  while (progress && status == ChunkedStatus::kNeedMore) {
+    progress = false;
+    switch (state_) {
+      case State::kSize: {
+        const auto eol = in.find("\r\n", pos);
+        if (eol == std::string::npos) {
+          if (in.size() - pos > 1024) status = ChunkedStatus::kMalformed;  // no sane size line is this long
+          break;
+        }
+        std::string_view field(in.data() + pos, eol - pos);
+        if (auto semi = field.find(';'); semi != std::string_view::npos) field = field.substr(0, semi);
+        while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+        std::size_t size = 0;
+        auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), size, 16);
+        if (field.empty() || ec != std::errc() || ptr != field.data() + field.size()) {
+          status = ChunkedStatus::kMalformed;
+          break;
+        }
+        pos = eol + 2;
+        if (size == 0) {
+          state_ = State::kTrailer;
+        } else if (size > maxBody || body.size() + size > maxBody) {
+          status = ChunkedStatus::kTooLarge;
+          break;
+        } else {
+          remaining_ = size;
+          state_ = State::kData;
+        }
+        progress = true;
+        break;
+      }
+      case State::kData: {
+        const std::size_t n = std::min(remaining_, in.size() - pos);
+        body.append(in, pos, n);
+        pos += n;
+        remaining_ -= n;
+        if (remaining_ == 0) {
+          state_ = State::kDataEnd;
+          progress = true;
+        }
+        break;
+      }
+      case State::kDataEnd:
+        if (in.size() - pos < 2) break;
+        if (in.compare(pos, 2, "\r\n") != 0) {
+          status = ChunkedStatus::kMalformed;
+          break;
+        }
+        pos += 2;
+        state_ = State::kSize;
+        progress = true;
+        break;
+      case State::kTrailer: {
+        const auto eol = in.find("\r\n", pos);
+        if (eol == std::string::npos) {
+          if (in.size() - pos > 8192) status = ChunkedStatus::kMalformed;
+          break;
+        }
+        const bool last = eol == pos;
+        pos = eol + 2;
+        if (last) {
+          state_ = State::kDone;
+          status = ChunkedStatus::kComplete;
+        }
+        progress = true;
+        break;
+      }
+      case State::kDone:
+        status = ChunkedStatus::kComplete;
+        break;
+    }
+  }
+  in.erase(0, pos);
+  return status;
+}
+
 ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body,
                             std::size_t& consumed) {
-  body.clear();
-  std::size_t pos = 0;
-  for (;;) {
-    const auto lineEnd = in.find("\r\n", pos);
-    if (lineEnd == std::string_view::npos)
-      return in.size() - pos > 1024 ? ChunkedStatus::kMalformed : ChunkedStatus::kNeedMore;
-    std::string_view sizeField = in.substr(pos, lineEnd - pos);
-    if (auto semi = sizeField.find(';'); semi != std::string_view::npos)
-      sizeField = sizeField.substr(0, semi);
-    while (!sizeField.empty() && (sizeField.back() == ' ' || sizeField.back() == '\t'))
-      sizeField.remove_suffix(1);
-    std::size_t size = 0;
-    auto [ptr, ec] = std::from_chars(sizeField.data(), sizeField.data() + sizeField.size(), size, 16);
-    if (sizeField.empty() || ec != std::errc() || ptr != sizeField.data() + sizeField.size()) {
-      return ChunkedStatus::kMalformed;
-    }
-    pos = lineEnd + 2;
-    if (size == 0) {
-      // Trailer fields, then an empty line.
-      for (;;) {
-        const auto end = in.find("\r\n", pos);
-        if (end == std::string_view::npos) return ChunkedStatus::kNeedMore;
-        const bool empty = end == pos;
-        pos = end + 2;
-        if (empty) {
-          consumed = pos;
-          return ChunkedStatus::kComplete;
-        }
-      }
-    }
-    if (size > maxBody || body.size() + size > maxBody) return ChunkedStatus::kTooLarge;
-    if (in.size() < pos + size + 2) return ChunkedStatus::kNeedMore;
-    if (in.substr(pos + size, 2) != "\r\n") return ChunkedStatus::kMalformed;
-    body.append(in.substr(pos, size));
-    pos += size + 2;
-  }
+  ChunkedDecoder decoder;
+  std::string rest(in);
+  const ChunkedStatus status = decoder.feed(rest, maxBody);
+  consumed = in.size() - rest.size();
+  body = std::move(decoder.body);
+  return status;
 }
 
 std::string serializeHead(int status, const std::vector<std::pair<std::string, std::string>>& headers,
@@ -107,7 +190,9 @@ std::string serializeHead(int status, const std::vector<std::pair<std::string, s
       Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status)) +
       "\r\n";
   for (const auto& [name, value] : headers) out.append(name).append(": ").append(value).append("\r\n");
-  if (contentLength) {
+  if (status == 204 || status == 304) {
+    // RFC 9110: these responses have no body and no Content-Length.
+  } else if (contentLength) {
     out += "Content-Length: " + std::to_string(*contentLength) + "\r\n";
   } else {
     out += "Transfer-Encoding: chunked\r\n";

@@ -23,7 +23,34 @@ std::vector<std::pair<std::string, std::string>> rawHeaderFields(std::string_vie
 std::optional<std::string> findHeader(const std::vector<std::pair<std::string, std::string>>& fields,
                                       std::string_view name);
 
+// How the request body is framed, decided from the raw header fields with the strictness
+// RFC 9112 section 6 asks of a server that may sit behind a proxy (no smuggling ambiguity).
+struct BodyFraming {
+  bool chunked = false;
+  std::size_t contentLength = 0;
+};
+struct FramingError {
+  int status = 400;
+  std::string message;
+};
+Expected<BodyFraming, FramingError> bodyFraming(
+    const std::vector<std::pair<std::string, std::string>>& fields, const std::string& httpVersion);
+
 enum class ChunkedStatus { kComplete, kNeedMore, kTooLarge, kMalformed };
+
+// Incremental chunked-body decoder: feed() consumes what it can from the front of `in`, so the
+// total work is linear in the body size however the bytes arrive.
+class ChunkedDecoder {
+ public:
+  ChunkedStatus feed(std::string& in, std::size_t maxBody);
+  std::string body;
+
+ private:
+  enum class State { kSize, kData, kDataEnd, kTrailer, kDone };
+  State state_ = State::kSize;
+  std::size_t remaining_ = 0;
+};
+
 // Decodes a complete chunked body from the front of `in`; `consumed` is how many bytes it used.
 ChunkedStatus decodeChunked(std::string_view in, std::size_t maxBody, std::string& body,
                             std::size_t& consumed);

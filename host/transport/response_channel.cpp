@@ -53,7 +53,7 @@ bool ResponseChannel::write(std::string_view data) {
   {
     std::lock_guard lock(connection_->mutex);
     if (connection_->closed || connection_->overflow) return false;
-    if (connection_->out.size() > kMaxQueuedOutput) {
+    if (connection_->out.size() + connection_->wire.size() > kMaxQueuedOutput) {
       connection_->overflow = true;
     } else {
       connection_->out += chunk(data);

@@ -22,16 +22,27 @@ std::chrono::steady_clock::time_point HttpSession::lastActivity() const {
 
 std::shared_ptr<StreamLog> HttpSession::newStream() {
   std::lock_guard lock(mutex_);
-  auto log = std::make_shared<StreamLog>("s" + std::to_string(nextStream_++), 1000);
-  streams_.emplace(log->id(), log);
-  // Stream ids grow monotonically, so the smallest key is the oldest stream.
+  const std::uint64_t number = nextStream_++;
+  auto log = std::make_shared<StreamLog>("s" + std::to_string(number), 1000);
+  streams_.emplace(number, log);
+  // Keys grow monotonically, so the first entry is the oldest stream.
   while (streams_.size() > maxStreams_) streams_.erase(streams_.begin());
   return log;
 }
 
 std::shared_ptr<StreamLog> HttpSession::findStream(const std::string& id) {
+  if (id.size() < 2 || id[0] != 's' || id.find_first_not_of("0123456789", 1) != std::string::npos ||
+      id.size() > 20) {
+    return nullptr;
+  }
+  std::uint64_t number = 0;
+  try {
+    number = std::stoull(id.substr(1));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
   std::lock_guard lock(mutex_);
-  auto it = streams_.find(id);
+  auto it = streams_.find(number);
   return it == streams_.end() ? nullptr : it->second;
 }
 
@@ -54,7 +65,7 @@ void HttpSession::setBusToken(std::shared_ptr<void> token) {
 
 void HttpSession::close() {
   session_->abandonClientCalls();
-  std::map<std::string, std::shared_ptr<StreamLog>> streams;
+  std::map<std::uint64_t, std::shared_ptr<StreamLog>> streams;
   std::shared_ptr<StreamLog> standalone;
   {
     std::lock_guard lock(mutex_);
@@ -154,6 +165,12 @@ void SessionStore::expireIdle() {
   {
     std::lock_guard lock(mutex_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
+      // A client listening on its GET stream is active even when it sends nothing.
+      if (auto stream = it->second->standalone(); stream && stream->live()) {
+        it->second->touch();
+        ++it;
+        continue;
+      }
       if (now - it->second->lastActivity() > limits_.idleTimeout) {
         expired.push_back(it->second);
         it = sessions_.erase(it);

@@ -38,8 +38,8 @@ class HttpSession {
   std::size_t maxStreams_;
   mutable std::mutex mutex_;
   std::chrono::steady_clock::time_point lastActivity_;
-  std::size_t nextStream_ = 1;
-  std::map<std::string, std::shared_ptr<StreamLog>> streams_;
+  std::uint64_t nextStream_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<StreamLog>> streams_;  // by creation order
   std::shared_ptr<StreamLog> standalone_;
   std::shared_ptr<void> busToken_;
 };
@@ -47,7 +47,7 @@ class HttpSession {
 struct SessionLimits {
   std::size_t maxSessions = 100000;
   std::chrono::milliseconds idleTimeout{std::chrono::minutes(30)};
-  std::size_t maxStreamsPerSession = 64;
+  std::size_t maxStreamsPerSession = 32;
 };
 
 class SessionStore {

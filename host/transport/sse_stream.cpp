@@ -1,10 +1,14 @@
 #include "transport/sse_stream.hpp"
 
+#include <atomic>
+
 #include "observe/metrics.hpp"
 
 namespace mcphost::transport {
 
 namespace {
+std::atomic<std::size_t> gRetainedBytes{0};
+
 std::string dump(const protocol::Json& message) {
   return message.dump(-1, ' ', false, protocol::Json::error_handler_t::replace);
 }
@@ -41,15 +45,28 @@ void StreamLog::attach(std::shared_ptr<ResponseChannel> channel, std::size_t aft
   channel_ = std::move(channel);
 }
 
+StreamLog::~StreamLog() {
+  gRetainedBytes -= retainedBytes_;
+}
+
 bool StreamLog::send(const protocol::Json& message) {
   std::lock_guard lock(mutex_);
   const std::size_t seq = nextSeq_++;
   std::string frame = sseFrame(id_ + "::" + std::to_string(seq), dump(message));
   bool delivered = false;
   if (channel_) delivered = channel_->write(frame);
-  events_.emplace_back(seq, std::move(frame));
-  if (events_.size() > maxEvents_) events_.erase(events_.begin());
-  return delivered || !channel_;  // kept for replay either way
+  const std::size_t size = frame.size();
+  if (size <= kMaxBytesPerStream && gRetainedBytes.load() + size <= kMaxBytesTotal) {
+    events_.emplace_back(seq, std::move(frame));
+    retainedBytes_ += size;
+    gRetainedBytes += size;
+  }
+  while (!events_.empty() && (events_.size() > maxEvents_ || retainedBytes_ > kMaxBytesPerStream)) {
+    retainedBytes_ -= events_.front().second.size();
+    gRetainedBytes -= events_.front().second.size();
+    events_.erase(events_.begin());
+  }
+  return delivered || !channel_;
 }
 
 void StreamLog::finish(const protocol::Json& message) {

@@ -23,6 +23,14 @@ std::string sseFrame(std::string_view id, std::string_view data);
 class StreamLog {
  public:
   StreamLog(std::string id, std::size_t maxEvents) : id_(std::move(id)), maxEvents_(maxEvents) {}
+  ~StreamLog();
+  StreamLog(const StreamLog&) = delete;
+  StreamLog& operator=(const StreamLog&) = delete;
+
+  // Replay memory limits: per stream, and for the whole process. Beyond them events are still
+  // delivered live but not kept, so a client that reconnects late may miss them.
+  static constexpr std::size_t kMaxBytesPerStream = std::size_t{1} << 20;
+  static constexpr std::size_t kMaxBytesTotal = std::size_t{256} << 20;
 
   [[nodiscard]] const std::string& id() const { return id_; }
   void attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs);
@@ -38,6 +46,7 @@ class StreamLog {
   std::size_t maxEvents_;
   mutable std::mutex mutex_;
   std::vector<std::pair<std::size_t, std::string>> events_;
+  std::size_t retainedBytes_ = 0;
   std::size_t nextSeq_ = 1;
   std::shared_ptr<ResponseChannel> channel_;
   bool finished_ = false;

@@ -65,8 +65,9 @@ int StdioTransport::run(std::istream& in, std::ostream& out) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
       auto parsed = protocol::parseJson(line, limits_);
-      // Responses from the client must be delivered at once: a worker may be waiting for them.
-      if (parsed && parsed->is_object() && !parsed->contains("method")) {
+      // Responses and notifications (cancellation) must be handled at once: a worker may be
+      // waiting for them.
+      if (parsed && parsed->is_object() && (!parsed->contains("method") || !parsed->contains("id"))) {
         handleLine(line, writer);
         continue;
       }
@@ -134,10 +135,12 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
     session = std::make_shared<protocol::Session>(randomToken(16), version,
                                                   caps.is_object() ? caps : Json::object(),
                                                   p.value("clientInfo", Json::object()));
+    std::shared_ptr<protocol::Session> previous;
     {
       std::lock_guard lock(sessionMutex_);
-      session_ = session;
+      previous = std::exchange(session_, session);
     }
+    if (previous) previous->abandonClientCalls();  // a re-initialize ends the old session
     log::info("stdio", "session started", {{"protocol_version", version}});
     writer.send(protocol::makeResponse(message->id, router_.initializeResult(version)));
     return;

@@ -68,6 +68,15 @@ std::string correlationIdFor(const Poco::Net::HTTPRequest& head) {
   return randomToken(8);
 }
 
+// The path of a request target, or nullopt when the target is not a valid URI.
+std::optional<std::string> requestPath(const std::string& target) {
+  try {
+    return Poco::URI(target).getPath();
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  }
+}
+
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -92,6 +101,18 @@ StreamableHttpEndpoint::~StreamableHttpEndpoint() {
 
 void StreamableHttpEndpoint::shutdown() {
   sessions_.closeAll();
+}
+
+bool StreamableHttpEndpoint::isControlRequest(const HttpRequest& request) const {
+  const auto path = requestPath(request.head.getURI());
+  if (!path || *path != options_.path) return true;  // health, readiness, metrics, 404s
+  const std::string& method = request.head.getMethod();
+  if (method != "POST") return true;  // GET opens or resumes a stream, DELETE ends a session
+  // A client's answer to our request, or a notification such as notifications/cancelled: these
+  // release workers that wait on the client, so they must never queue behind them.
+  if (request.body.size() > 64 * 1024) return false;
+  auto parsed = protocol::parseJson(request.body, options_.limits);
+  return parsed && parsed->is_object() && (!parsed->contains("method") || !parsed->contains("id"));
 }
 
 std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(
@@ -125,8 +146,12 @@ void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr
   const auto started = std::chrono::steady_clock::now();
   std::string correlationId = correlationIdFor(request.head);
   Exchange ex{std::move(request), channel, std::move(correlationId), {}, 0};
-  const std::string path = Poco::URI(ex.request.head.getURI()).getPath();
-  if (path == options_.path) {
+  const auto target = requestPath(ex.request.head.getURI());
+  const std::string path = target.value_or("");
+  if (!target) {
+    ex.status = 400;
+    channel->respond(400, {{"Content-Type", "text/plain"}}, "malformed request target\n");
+  } else if (path == options_.path) {
     handleMcp(ex);
   } else if (path == "/healthz") {
     ex.status = 200;
@@ -344,13 +369,9 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
 }
 
 void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& message) {
-  auto failure =
-      validateStatelessRequest(&ex.request.rawHeaders, message, [this](std::string_view tool) -> Json {
-        for (const auto& t : catalog_.tools()) {
-          if (t.value("name", "") == tool) return t.value("inputSchema", Json());
-        }
-        return nullptr;
-      });
+  auto failure = validateStatelessRequest(&ex.request.rawHeaders, message, [this](std::string_view tool) {
+    return catalog_.toolInputSchema(tool);
+  });
   if (failure) {
     ex.respondError(failure->httpStatus, failure->error.code, failure->error.message, message.id,
                     failure->error.data);
@@ -451,6 +472,10 @@ void StreamableHttpEndpoint::handleGet(Exchange& ex) {
     ex.status = 200;
     ex.channel->startStream(200, headers);
     stream->attach(ex.channel, seq, false, options_.sseRetryMs);
+    return;
+  }
+  if (auto existing = session->standalone(); existing && existing->live()) {
+    ex.respondError(409, kServerError, "Conflict: this session already has an open GET stream");
     return;
   }
   auto stream = session->newStream();

@@ -41,6 +41,8 @@ class StreamableHttpEndpoint {
   ~StreamableHttpEndpoint();
 
   void handle(HttpRequest&& request, const std::shared_ptr<ResponseChannel>& channel);
+  // Requests that never wait on a client or a connector (see ControlClassifier).
+  [[nodiscard]] bool isControlRequest(const HttpRequest& request) const;
   void shutdown();  // closes every session and stream
 
  private:

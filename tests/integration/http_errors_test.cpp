@@ -159,3 +159,24 @@ TEST_CASE("other methods and paths get 405 and 404") {
   CHECK(put.header("allow").find("POST") != std::string::npos);
   CHECK(host.request("GET", "/nope", {}).status == 404);
 }
+
+TEST_CASE("ambiguous or malformed body framing is refused (no request smuggling)") {
+  HostProcess host;
+  auto raw = [&](const std::string& request) {
+    const int fd = connectLoopback(host.port());
+    sendAll(fd, request);
+    auto r = readResponse(fd);
+    ::close(fd);
+    return r.status;
+  };
+  const std::string h =
+      "POST /mcp HTTP/1.1\r\nHost: " + host.hostHeader() +
+      "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
+  CHECK(raw(h + "Content-Length: abc\r\n\r\n") == 400);
+  CHECK(raw(h + "Content-Length: 99999999999999999999\r\n\r\n") == 400);
+  CHECK(raw(h + "Content-Length: 0\r\nContent-Length: 40\r\n\r\n") == 400);
+  CHECK(raw(h + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == 501);
+  CHECK(raw(h + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n") == 400);
+  CHECK(raw("GET /%zz HTTP/1.1\r\nHost: " + host.hostHeader() + "\r\n\r\n") == 400);
+  CHECK(host.request("GET", "/healthz", {}).status == 200);
+}

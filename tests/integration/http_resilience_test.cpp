@@ -219,3 +219,102 @@ TEST_CASE("list_changed reaches the session's standalone GET stream") {
   ::close(stream);
   CHECK(seen.find("notifications/tools/list_changed") != std::string::npos);
 }
+
+TEST_CASE("client answers are served even when every worker waits on the client") {
+  HostProcess host("  worker_threads: 2\n  client_request_timeout: 20s\n");
+  auto r = host.post(
+      {{"jsonrpc", "2.0"},
+       {"id", 0},
+       {"method", "initialize"},
+       {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", {{"elicitation", Json::object()}}}}}});
+  const std::string session = r.header("mcp-session-id");
+  REQUIRE_FALSE(session.empty());
+  // Two calls occupy both workers, each waiting for an elicitation answer.
+  std::vector<int> calls;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = connectLoopback(host.port());
+    Json call = {{"jsonrpc", "2.0"},
+                 {"id", 10 + i},
+                 {"method", "tools/call"},
+                 {"params", {{"name", "test_elicitation"}, {"arguments", {{"message", "who?"}}}}}};
+    sendAll(fd, rawRequest("POST", "/mcp",
+                           {{"Host", host.hostHeader()},
+                            {"Content-Type", "application/json"},
+                            {"Accept", "application/json, text/event-stream"},
+                            {"Mcp-Session-Id", session}},
+                           call.dump()));
+    calls.push_back(fd);
+  }
+  // Read each stream until its elicitation request shows up, then answer it.
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(host.request("GET", "/healthz", {}).status == 200);  // health is not stuck behind them
+  for (int fd : calls) {
+    std::string seen;
+    Json request;
+    while (request.is_null() && std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) seen.append(buf, static_cast<std::size_t>(n));
+      for (auto pos = seen.find("data: {"); pos != std::string::npos; pos = seen.find("data: {", pos + 1)) {
+        auto j = Json::parse(seen.substr(pos + 6, seen.find('\n', pos) - pos - 6), nullptr, false);
+        if (!j.is_discarded() && j.value("method", "") == "elicitation/create") request = j;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE_FALSE(request.is_null());
+    auto ack =
+        host.post({{"jsonrpc", "2.0"},
+                   {"id", request["id"]},
+                   {"result", {{"action", "accept"}, {"content", {{"username", "u"}, {"email", "e"}}}}}},
+                  host.sessionHeaders(session));
+    CHECK(ack.status == 202);
+  }
+  for (int fd : calls) {
+    std::string rest;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (rest.find("User response: action=accept") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) rest.append(buf, static_cast<std::size_t>(n));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(rest.find("User response: action=accept") != std::string::npos);
+    ::close(fd);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+}
+
+TEST_CASE("the newest streams of a long session stay resumable") {
+  HostProcess host;
+  auto session = host.initialize();
+  std::string lastId;
+  for (int i = 0; i < 60; ++i) {
+    auto r =
+        host.post({{"jsonrpc", "2.0"}, {"id", 100 + i}, {"method", "ping"}}, host.sessionHeaders(session));
+    const auto pos = r.body.find("id: ");
+    REQUIRE(pos != std::string::npos);
+    lastId = r.body.substr(pos + 4, r.body.find('\n', pos) - pos - 4);
+  }
+  Headers h = host.sessionHeaders(session);
+  h.emplace_back("Accept", "text/event-stream");
+  h.emplace_back("Last-Event-ID", lastId);
+  auto resumed = host.request("GET", "/mcp", h);
+  CHECK(resumed.status == 200);
+  CHECK(resumed.lastMessage()["id"] == 159);
+}
+
+TEST_CASE("an open GET stream keeps its session alive") {
+  HostProcess host("  session_idle_timeout: 1s\n");
+  auto session = host.initialize();
+  const int stream = connectLoopback(host.port());
+  sendAll(
+      stream,
+      rawRequest("GET", "/mcp",
+                 {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
+                 ""));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  auto r = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(session));
+  CHECK(r.status == 200);
+  ::close(stream);
+}

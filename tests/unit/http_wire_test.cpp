@@ -12,10 +12,9 @@ TEST_CASE("parseHead accepts a well-formed request head") {
   CHECK(r->getContentLength64() == 3);
 }
 
-TEST_CASE("parseHead rejects malformed and smuggling heads") {
+TEST_CASE("parseHead rejects malformed heads") {
   CHECK_FALSE(parseHead("garbage\r\n\r\n"));
   CHECK_FALSE(parseHead("GET / HTTP/9.9\r\n\r\n"));
-  CHECK_FALSE(parseHead("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"));
 }
 
 TEST_CASE("raw header fields keep encoded words untouched") {
@@ -46,4 +45,36 @@ TEST_CASE("response heads and chunks serialize as HTTP/1.1") {
   CHECK(head.find("Connection: keep-alive") != std::string::npos);
   CHECK(serializeHead(200, {}, false, std::nullopt).find("Transfer-Encoding: chunked") != std::string::npos);
   CHECK(chunk("hello") == "5\r\nhello\r\n");
+}
+
+TEST_CASE("the chunked decoder accepts bytes one at a time in linear work") {
+  ChunkedDecoder decoder;
+  const std::string wire = "4\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+  std::string in;
+  ChunkedStatus status = ChunkedStatus::kNeedMore;
+  std::size_t fed = 0;
+  while (status == ChunkedStatus::kNeedMore && fed < wire.size()) {
+    in += wire[fed++];
+    status = decoder.feed(in, 100);
+  }
+  CHECK(status == ChunkedStatus::kComplete);
+  CHECK(decoder.body == "Wikipedia");
+  CHECK(in.empty());
+  CHECK(wire.substr(fed) == "NEXT");
+}
+
+TEST_CASE("body framing is strict about Content-Length and Transfer-Encoding") {
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  CHECK(bodyFraming(Fields{{"Content-Length", "12"}}, "HTTP/1.1")->contentLength == 12);
+  CHECK(bodyFraming(Fields{{"transfer-encoding", "Chunked"}}, "HTTP/1.1")->chunked);
+  CHECK(bodyFraming(Fields{}, "HTTP/1.1")->contentLength == 0);
+  CHECK(bodyFraming(Fields{{"Content-Length", "abc"}}, "HTTP/1.1").error().status == 400);
+  CHECK(bodyFraming(Fields{{"Content-Length", "99999999999999999999"}}, "HTTP/1.1").error().status == 400);
+  CHECK(bodyFraming(Fields{{"Content-Length", "0"}, {"Content-Length", "40"}}, "HTTP/1.1").error().status ==
+        400);
+  CHECK(bodyFraming(Fields{{"Transfer-Encoding", "gzip, chunked"}}, "HTTP/1.1").error().status == 501);
+  CHECK(bodyFraming(Fields{{"Transfer-Encoding", "chunked"}, {"Content-Length", "4"}}, "HTTP/1.1")
+            .error()
+            .status == 400);
+  CHECK(bodyFraming(Fields{{"Transfer-Encoding", "chunked"}}, "HTTP/1.0").error().status == 400);
 }

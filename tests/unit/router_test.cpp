@@ -233,3 +233,14 @@ TEST_CASE("deferred work runs inline without the tasks extension and as a task w
   auto gated = f.router->handle(Fixture::request("tasks/get", {{"taskId", id}}), plain);
   CHECK(gated.message["error"]["code"] == errc::kMissingRequiredCapability);
 }
+
+TEST_CASE("completion refs without a name or uri are rejected, not dereferenced") {
+  Fixture f;
+  protocol::RequestScope scope;
+  for (const char* type : {"ref/prompt", "ref/resource"}) {
+    auto r = f.router->handle(
+        Fixture::request("completion/complete", {{"ref", {{"type", type}}}, {"argument", {{"name", "a"}}}}),
+        scope);
+    CHECK(r.message["error"]["code"] == errc::kInvalidParams);
+  }
+}

@@ -3,8 +3,7 @@
 // protocol layer can be scored by the official suites; it never touches a real system.
 #pragma once
 
-#include <mutex>
-#include <set>
+#include <atomic>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -23,9 +22,7 @@ class ConformanceConnector final : public Connector {
   Outcome unsubscribe(std::string_view uri) override;
 
  private:
-  ConnectorEvents* events_ = nullptr;
-  std::mutex mutex_;
-  std::set<std::string, std::less<>> subscriptions_;
+  std::atomic<ConnectorEvents*> events_{nullptr};
 };
 
 // Tool catalogue and handlers live in conformance_tools.cpp; resources, prompts and completion

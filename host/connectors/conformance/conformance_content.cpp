@@ -198,17 +198,13 @@ Outcome ConformanceConnector::complete(const Json& ref, const Json& argument, co
   return completeConformance(ref, argument);
 }
 
-Outcome ConformanceConnector::subscribe(std::string_view uri) {
-  {
-    std::lock_guard lock(mutex_);
-    subscriptions_.emplace(uri);
-  }
+// Subscriptions are tracked per session by the host; the fixture's resources never change on
+// their own, so there is nothing to record here.
+Outcome ConformanceConnector::subscribe(std::string_view /*uri*/) {
   return Json::object();
 }
 
-Outcome ConformanceConnector::unsubscribe(std::string_view uri) {
-  std::lock_guard lock(mutex_);
-  subscriptions_.erase(std::string(uri));
+Outcome ConformanceConnector::unsubscribe(std::string_view /*uri*/) {
   return Json::object();
 }
 

@@ -138,10 +138,11 @@ const Json kConfirmDeleteSchema = objectSchema({{"confirm", {{"type", "boolean"}
 std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, CallContext& ctx) {
   if (name == "greet") return textResult("Hello, " + args.value("name", std::string()) + "!");
   if (name == "slow_compute") {
-    const double seconds =
+    const double requested =
         args.contains("seconds") && args["seconds"].is_number() ? args["seconds"].get<double>() : 1.0;
     const std::string label =
         args.contains("label") && args["label"].is_string() ? args["label"].get<std::string>() : "";
+    const double seconds = std::clamp(requested, 0.0, 3600.0);  // bounded: it holds a worker
     return connectors::Deferred{[seconds, label](CallContext& c) -> Outcome {
       // Inline (no task) runs are capped so a request cannot hold a worker for long.
       const double capped = c.inTask() ? seconds : std::min(seconds, 5.0);
