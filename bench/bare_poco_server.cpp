@@ -91,11 +91,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
     } else if (arg == "--host" && i + 1 < argc) {
       host = argv[++i];
     } else if (arg == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+      threads = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
     } else {
       std::cerr << "usage: bench-bare-poco [--port PORT] [--host 127.0.0.1] [--threads 64]\n";
       return 2;

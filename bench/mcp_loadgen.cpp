@@ -404,7 +404,7 @@ class HttpConnection {
     r = Response{};
     const auto headEnd = buffer_.find("\r\n\r\n");
     if (headEnd == std::string::npos) {
-      if (buffer_.size() > 64 * 1024) return failParse("response head too large");
+      if (buffer_.size() > (std::size_t{64} << 10)) return failParse("response head too large");
       return Parse::kNeedMore;
     }
     if (!parseHead(std::string_view(buffer_).substr(0, headEnd), r))
@@ -1185,6 +1185,7 @@ int runIdleSessions(const Options& o) {
   std::string firstProblem;
   const auto start = Clock::now();
   std::vector<std::thread> workers;
+  workers.reserve(static_cast<std::size_t>(workerCount));
   for (int w = 0; w < workerCount; ++w) {
     workers.emplace_back([&] {
       McpClient client(o, builder, address);

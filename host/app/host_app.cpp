@@ -54,6 +54,11 @@ Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
   connectors::Catalog catalog(makeConnectors(cfg), cfg.separator, bus);
   auto loaded = catalog.load();
   if (!loaded) return unexpected(cfg.path + ": " + loaded.error());
+  if (!cfg.server.tlsCertificateFile.empty()) {
+    auto tls = transport::TlsContext::create(
+        {cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile, cfg.server.tlsMinVersion});
+    if (!tls) return unexpected(cfg.path + ": " + tls.error());
+  }
   return true;
 }
 
@@ -142,8 +147,10 @@ int serve(ServeOptions options) {
     return 1;
   }
   if (host != "127.0.0.1" && host != "localhost") {
-    log::warn("startup", "listening beyond loopback; make sure authentication and TLS front this host",
-              {{"host", host}});
+    log::warn(
+        "startup",
+        "listening beyond loopback without authentication; front this host with an authenticating proxy",
+        {{"host", host}});
   }
   const std::string url = scheme + "://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
   log::info("startup", "mcphost is serving MCP",
@@ -155,8 +162,8 @@ int serve(ServeOptions options) {
   // On SIGTERM: end sessions (waiting handlers get an error), then let requests in flight finish.
   server.onDrain(
       [&mcp] {
-        log::info("shutdown", "stopping: no new connections; closing sessions and draining requests");
-        mcp.shutdown();
+        log::info("shutdown", "stopping: no new connections; letting requests in flight finish");
+        mcp.beginShutdown();
       },
       std::chrono::seconds(10));
   gServer = &server;
@@ -164,7 +171,8 @@ int serve(ServeOptions options) {
   std::signal(SIGINT, onStopSignal);
   server.run();
   gServer = nullptr;
-  log::info("shutdown", "stopped: sessions closed and requests drained");
+  mcp.shutdown();
+  log::info("shutdown", "stopped: requests drained and sessions closed");
   return 0;
 }
 

@@ -103,6 +103,11 @@ bool Session::deliverResponse(const Message& response) {
 void Session::abandonClientCalls() {
   std::lock_guard lock(mutex_);
   closing_ = true;
+  answered_.notify_all();
+}
+
+void Session::cancelAll() {
+  std::lock_guard lock(mutex_);
   for (auto& [id, flag] : inFlight_) flag->store(true);
   answered_.notify_all();
 }

@@ -52,8 +52,10 @@ class Session {
                                       std::chrono::milliseconds timeout, const std::atomic<bool>* cancelled);
   // Routes a client response to the waiting callClient; false when nobody waits for that id.
   bool deliverResponse(const Message& response);
-  // Fails every waiting callClient (the session is closing).
+  // Fails every waiting callClient and refuses new ones (shutdown or session end).
   void abandonClientCalls();
+  // Marks every request in flight as cancelled (the session ended).
+  void cancelAll();
 
  private:
   struct PendingCall {

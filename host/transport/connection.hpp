@@ -38,6 +38,7 @@ class Connection {
   std::string in;
   Clock::time_point requestStarted = Clock::now();
   Clock::time_point lastActivity = Clock::now();
+  const Clock::time_point acceptedAt = Clock::now();
   std::optional<Poco::Net::HTTPRequest> head;
   HeaderList rawHeaders;
   bool chunked = false;

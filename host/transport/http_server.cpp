@@ -159,7 +159,15 @@ void HttpServer::Reactor::run() {
           dirty.swap(dirty_);
         }
         for (auto& weak : dirty) {
-          if (auto c = weak.lock(); c && connections_.count(c->id) != 0) flush(c);
+          auto c = weak.lock();
+          if (!c || connections_.count(c->id) == 0) continue;
+          try {
+            flush(c);
+          } catch (const std::exception& e) {
+            log::error("http", "dropping a connection after an internal error",
+                       {{"peer", c->peer}, {"error", e.what()}});
+            close(c);
+          }
         }
         continue;
       }
@@ -251,6 +259,7 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
   for (;;) {
     const ssize_t n = ::recv(c->fd, buffer, sizeof buffer, 0);
     if (n > 0) {
+      const std::size_t before = c->in.size();
       if (c->tls) {
         if (!c->tls->receive(std::string_view(buffer, static_cast<std::size_t>(n)), c->in)) {
           close(c);  // bad handshake, bad record or close_notify
@@ -269,7 +278,7 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
       } else {
         c->in.append(buffer, static_cast<std::size_t>(n));
       }
-      c->lastActivity = Clock::now();
+      if (c->in.size() > before) c->lastActivity = Clock::now();  // request bytes, not TLS chatter
       // Bound what one connection may buffer (a pipelining or flooding client).
       if (c->in.size() > options_.maxHeaderBytes + options_.maxBodyBytes + 65536) {
         close(c);
@@ -305,9 +314,14 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
     }
     auto head = parseHead(std::string_view(c->in).substr(0, end + 4));
     c->rawHeaders = rawHeaderFields(std::string_view(c->in).substr(0, end + 4));
+    const bool fieldsWellFormed = headerLinesWellFormed(std::string_view(c->in).substr(0, end + 4));
     c->in.erase(0, end + 4);
     if (!head) {
       fail(c, 400, head.error());
+      return;
+    }
+    if (!fieldsWellFormed) {
+      fail(c, 400, "malformed header field (RFC 9112: name, colon, value; no folding)");
       return;
     }
     c->head = std::move(head.value());
@@ -525,8 +539,12 @@ void HttpServer::Reactor::sweep() {
     if (reading && now - c->requestStarted > options_.requestReadTimeout) expired.push_back(c);
     // A connection that has not sent a first request gets the short read timeout, so silent
     // sockets cannot hold connection slots for the whole keep-alive period.
-    const auto idleLimit = c->requestsServed == 0 ? options_.requestReadTimeout : options_.idleTimeout;
-    if (c->phase == Connection::Phase::kIdle && now - c->lastActivity > idleLimit) expired.push_back(c);
+    // Measured from accept, so bytes that never become a request (a TLS handshake trickled one
+    // byte at a time) do not keep the slot either.
+    const bool idle = c->phase == Connection::Phase::kIdle;
+    const bool neverRequested = c->requestsServed == 0 && now - c->acceptedAt > options_.requestReadTimeout;
+    const bool keptAliveTooLong = now - c->lastActivity > options_.idleTimeout;
+    if (idle && (neverRequested || keptAliveTooLong)) expired.push_back(c);
   }
   for (auto& c : expired) close(c);
 }

@@ -30,6 +30,26 @@ Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head) {
   return request;
 }
 
+bool headerLinesWellFormed(std::string_view head) {
+  static constexpr std::string_view kTokenChars = "!#$%&'*+-.^_`|~";
+  std::size_t pos = head.find("\r\n");
+  if (pos == std::string_view::npos) return false;
+  for (;;) {
+    pos += 2;
+    const auto end = head.find("\r\n", pos);
+    if (end == std::string_view::npos || end == pos) return true;  // the blank line ends the head
+    const std::string_view line = head.substr(pos, end - pos);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    for (char c : line.substr(0, colon)) {
+      const bool token =
+          std::isalnum(static_cast<unsigned char>(c)) != 0 || kTokenChars.find(c) != std::string_view::npos;
+      if (!token) return false;  // also rejects folding (leading SP/HT) and "Name :"
+    }
+    pos = end;
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> rawHeaderFields(std::string_view head) {
   std::vector<std::pair<std::string, std::string>> fields;
   std::size_t pos = head.find("\r\n");  // skip the request line

@@ -16,6 +16,10 @@ namespace mcphost::transport {
 
 Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head);
 
+// RFC 9112 field syntax: every line is `token ":" value`, no whitespace before the colon, no
+// obsolete line folding. Lenient parsing here is what request smuggling feeds on.
+bool headerLinesWellFormed(std::string_view head);
+
 // The header fields of a request head exactly as sent (Poco decodes RFC 2047 words such as
 // `=?base64?...?=` while parsing, which MCP's Mcp-Name/Mcp-Param-* comparisons must not see).
 std::vector<std::pair<std::string, std::string>> rawHeaderFields(std::string_view head);

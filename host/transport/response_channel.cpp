@@ -50,17 +50,19 @@ void ResponseChannel::startStream(int status, const HeaderList& headers) {
 
 bool ResponseChannel::write(std::string_view data) {
   if (!started_.load() || finished_.load() || data.empty()) return open();
+  bool accepted = true;
   {
     std::lock_guard lock(connection_->mutex);
     if (connection_->closed || connection_->overflow) return false;
     if (connection_->out.size() + connection_->wire.size() > kMaxQueuedOutput) {
-      connection_->overflow = true;
+      connection_->overflow = true;  // the reactor drops the connection on its next flush
+      accepted = false;
     } else {
       connection_->out += chunk(data);
     }
   }
   server_.wake(connection_);
-  return true;
+  return accepted;
 }
 
 void ResponseChannel::end() {

@@ -65,6 +65,7 @@ void HttpSession::setBusToken(std::shared_ptr<void> token) {
 
 void HttpSession::close() {
   session_->abandonClientCalls();
+  session_->cancelAll();
   std::map<std::uint64_t, std::shared_ptr<StreamLog>> streams;
   std::shared_ptr<StreamLog> standalone;
   {
@@ -141,6 +142,18 @@ void SessionStore::closeAll() {
     observe::Metrics::instance().activeSessions = 0;
   }
   for (auto& [id, s] : all) s->close();
+}
+
+void SessionStore::beginShutdown() {
+  std::vector<std::shared_ptr<HttpSession>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, s] : sessions_) all.push_back(s);
+  }
+  for (auto& s : all) {
+    s->protocol().abandonClientCalls();
+    if (auto stream = s->standalone()) stream->close();
+  }
 }
 
 std::size_t SessionStore::size() const {

@@ -61,6 +61,9 @@ class SessionStore {
   std::shared_ptr<HttpSession> find(const std::string& id);
   bool remove(const std::string& id);
   void closeAll();
+  // Shutdown, first phase: calls waiting on clients fail and standalone streams end, while
+  // requests in flight keep their streams so their answers still arrive.
+  void beginShutdown();
   [[nodiscard]] std::size_t size() const;
 
  private:

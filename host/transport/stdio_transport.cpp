@@ -174,6 +174,7 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
   scope.cancelled = session->beginRequest(message->id);
   auto reply = router_.handle(*message, scope);
   session->endRequest(message->id);
+  if (scope.cancelled->load()) return;  // cancelled by the client: no response, as MCP asks
   writer.send(reply.message);
 }
 

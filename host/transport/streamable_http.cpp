@@ -99,6 +99,10 @@ StreamableHttpEndpoint::~StreamableHttpEndpoint() {
   shutdown();
 }
 
+void StreamableHttpEndpoint::beginShutdown() {
+  sessions_.beginShutdown();
+}
+
 void StreamableHttpEndpoint::shutdown() {
   sessions_.closeAll();
 }
@@ -110,7 +114,7 @@ bool StreamableHttpEndpoint::isControlRequest(const HttpRequest& request) const 
   if (method != "POST") return true;  // GET opens or resumes a stream, DELETE ends a session
   // A client's answer to our request, or a notification such as notifications/cancelled: these
   // release workers that wait on the client, so they must never queue behind them.
-  if (request.body.size() > 64 * 1024) return false;
+  if (request.body.size() > (std::size_t{64} << 10)) return false;
   auto parsed = protocol::parseJson(request.body, options_.limits);
   return parsed && parsed->is_object() && (!parsed->contains("method") || !parsed->contains("id"));
 }
@@ -118,6 +122,7 @@ bool StreamableHttpEndpoint::isControlRequest(const HttpRequest& request) const 
 std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(
     const Poco::Net::HTTPRequest& head) const {
   if (!options_.rebindingProtection) return std::nullopt;
+  if (!head.has("Host")) return std::string("the Host header is required");
   const std::string host = lower(hostPart(head.getHost()));
   bool hostOk = false;
   for (const auto& allowed : options_.allowedHosts) hostOk = hostOk || lower(allowed) == host;

@@ -43,7 +43,8 @@ class StreamableHttpEndpoint {
   void handle(HttpRequest&& request, const std::shared_ptr<ResponseChannel>& channel);
   // Requests that never wait on a client or a connector (see ControlClassifier).
   [[nodiscard]] bool isControlRequest(const HttpRequest& request) const;
-  void shutdown();  // closes every session and stream
+  void beginShutdown();  // fails waits on clients and ends GET streams; in-flight requests go on
+  void shutdown();       // closes every session and stream
 
  private:
   struct Exchange;

@@ -178,5 +178,8 @@ TEST_CASE("ambiguous or malformed body framing is refused (no request smuggling)
   CHECK(raw(h + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == 501);
   CHECK(raw(h + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n") == 400);
   CHECK(raw("GET /%zz HTTP/1.1\r\nHost: " + host.hostHeader() + "\r\n\r\n") == 400);
+  CHECK(raw(h + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n") == 400);
+  CHECK(raw("POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, "
+            "text/event-stream\r\nContent-Length: 2\r\n\r\n{}") == 403);  // no Host at all
   CHECK(host.request("GET", "/healthz", {}).status == 200);
 }

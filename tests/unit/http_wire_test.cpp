@@ -78,3 +78,11 @@ TEST_CASE("body framing is strict about Content-Length and Transfer-Encoding") {
             .status == 400);
   CHECK(bodyFraming(Fields{{"Transfer-Encoding", "chunked"}}, "HTTP/1.0").error().status == 400);
 }
+
+TEST_CASE("header lines must be well formed") {
+  CHECK(headerLinesWellFormed("POST / HTTP/1.1\r\nHost: a\r\nX-Y: z\r\n\r\n"));
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n"));
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"));
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nno colon here\r\n\r\n"));
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\n: empty name\r\n\r\n"));
+}
