@@ -32,6 +32,13 @@ Expected<Poco::Net::HTTPRequest, std::string> parseHead(std::string_view head) {
 
 bool headerLinesWellFormed(std::string_view head) {
   static constexpr std::string_view kTokenChars = "!#$%&'*+-.^_`|~";
+  // Lines end with CRLF only: a bare CR or LF would be a line end for some parsers (Poco's,
+  // perhaps a proxy's) and part of a value for others, which is how requests get smuggled.
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) return false;
+    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) return false;
+    if (head[i] == '\0') return false;
+  }
   std::size_t pos = head.find("\r\n");
   if (pos == std::string_view::npos) return false;
   for (;;) {

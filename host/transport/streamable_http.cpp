@@ -507,7 +507,7 @@ void StreamableHttpEndpoint::handleDelete(Exchange& ex) {
     return;
   }
   ex.status = 200;
-  ex.channel->respond(200, {}, "");
+  ex.channel->respond(200, {{"X-Request-Id", ex.correlationId}}, "");
 }
 
 }  // namespace mcphost::transport

@@ -1,6 +1,10 @@
 // TLS on the listener, checked with curl against a certificate made by OpenSSL at test time.
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <fstream>
+#include <thread>
 
 #include "host_process.hpp"
 
@@ -70,4 +74,32 @@ TEST_CASE("a key that does not match the certificate is a clear start-up error")
   std::string text((std::istreambuf_iterator<char>(err)), {});
   CHECK(text.find("does not match the certificate") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("a TLS handshake trickled byte by byte is cut off by the read timeout") {
+  Certificates certs;
+  HostProcess host("  request_read_timeout: 1s\n" + certs.yaml(certs.key), "", /*tls=*/true);
+  const int fd = connectLoopback(host.port());
+  // A ClientHello record header, then one byte every 200 ms: never a complete handshake.
+  const std::string hello =
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(64, 'a');
+  bool closed = false;
+  const auto started = std::chrono::steady_clock::now();
+  for (std::size_t i = 0;
+       i < hello.size() && std::chrono::steady_clock::now() - started < std::chrono::seconds(6); ++i) {
+    if (::send(fd, hello.data() + i, 1, MSG_NOSIGNAL) <= 0) {
+      closed = true;
+      break;
+    }
+    char buf[16];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::close(fd);
+  CHECK(closed);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
 }

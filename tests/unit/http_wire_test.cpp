@@ -86,3 +86,10 @@ TEST_CASE("header lines must be well formed") {
   CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nno colon here\r\n\r\n"));
   CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\n: empty name\r\n\r\n"));
 }
+
+TEST_CASE("bare CR or LF inside a head is refused") {
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nX-A: a\nTransfer-Encoding: chunked\r\n\r\n"));
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"));
+  using namespace std::string_literals;
+  CHECK_FALSE(headerLinesWellFormed("POST / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s));
+}
