@@ -108,15 +108,16 @@ void StreamableHttpEndpoint::shutdown() {
 }
 
 bool StreamableHttpEndpoint::isControlRequest(const HttpRequest& request) const {
-  const auto path = requestPath(request.head.getURI());
-  if (!path || *path != options_.path) return true;  // health, readiness, metrics, 404s
-  const std::string& method = request.head.getMethod();
-  if (method != "POST") return true;  // GET opens or resumes a stream, DELETE ends a session
-  // A client's answer to our request, or a notification such as notifications/cancelled: these
-  // release workers that wait on the client, so they must never queue behind them.
-  if (request.body.size() > (std::size_t{64} << 10)) return false;
-  auto parsed = protocol::parseJson(request.body, options_.limits);
-  return parsed && parsed->is_object() && (!parsed->contains("method") || !parsed->contains("id"));
+  // This runs on the reactor thread for every request, so it only looks at bytes: a wrong guess
+  // costs priority, never correctness (the handler parses and validates properly).
+  const std::string& uri = request.head.getURI();
+  if (std::string_view(uri).substr(0, uri.find('?')) != options_.path) return true;  // health, metrics, 404s
+  if (request.head.getMethod() != "POST") return true;  // GET opens or resumes a stream, DELETE ends one
+  // A client's answer to our request (no "method"), or a notification such as
+  // notifications/cancelled (no "id"): these release workers that wait on the client, so they
+  // must never queue behind them.
+  const std::string_view body = request.body;
+  return body.find("\"method\"") == std::string_view::npos || body.find("\"id\"") == std::string_view::npos;
 }
 
 std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(
