@@ -42,8 +42,10 @@ class ResponseChannel {
 
   void respond(int status, const HeaderList& headers, std::string_view body);
   // Starts a chunked response; write() sends chunks; end() finishes it.
-  void startStream(int status, const HeaderList& headers);
-  bool write(std::string_view data);
+  // flush=false queues the bytes without waking the reactor: they leave with the next flushed
+  // write (saves a syscall round per request when a stream opens and answers at once).
+  void startStream(int status, const HeaderList& headers, bool flush = true);
+  bool write(std::string_view data, bool flush = true);
   void end();
   // Drops the connection without finishing the response.
   void abort();

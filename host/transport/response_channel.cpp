@@ -37,7 +37,7 @@ void ResponseChannel::respond(int status, const HeaderList& headers, std::string
   for (auto& cb : callbacks) cb();
 }
 
-void ResponseChannel::startStream(int status, const HeaderList& headers) {
+void ResponseChannel::startStream(int status, const HeaderList& headers, bool flush) {
   if (started_.exchange(true)) return;
   {
     std::lock_guard lock(connection_->mutex);
@@ -45,10 +45,10 @@ void ResponseChannel::startStream(int status, const HeaderList& headers) {
     connection_->out += serializeHead(status, headers, connection_->keepAlive, std::nullopt);
   }
   observe::Metrics::instance().countHttpResponse(status);
-  server_.wake(connection_);
+  if (flush) server_.wake(connection_);
 }
 
-bool ResponseChannel::write(std::string_view data) {
+bool ResponseChannel::write(std::string_view data, bool flush) {
   if (!started_.load() || finished_.load() || data.empty()) return open();
   bool accepted = true;
   {
@@ -61,7 +61,7 @@ bool ResponseChannel::write(std::string_view data) {
       connection_->out += chunk(data);
     }
   }
-  server_.wake(connection_);
+  if (flush || !accepted) server_.wake(connection_);
   return accepted;
 }
 

@@ -29,10 +29,10 @@ HeaderList sseHeaders(HeaderList extra) {
 }
 
 void StreamLog::attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime,
-                       int retryMs) {
+                       int retryMs, bool flushPrime) {
   std::lock_guard lock(mutex_);
   if (prime) {
-    channel->write("id: " + id_ + "::0\nretry: " + std::to_string(retryMs) + "\ndata: \n\n");
+    channel->write("id: " + id_ + "::0\nretry: " + std::to_string(retryMs) + "\ndata: \n\n", flushPrime);
   }
   for (const auto& [seq, frame] : events_) {
     if (seq > afterSeq) channel->write(frame);
@@ -118,7 +118,7 @@ PostResponder::PostResponder(std::shared_ptr<ResponseChannel> channel, std::shar
 void PostResponder::startStreamLocked() {
   if (streaming_) return;
   streaming_ = true;
-  channel_->startStream(200, sseHeaders(headers_));
+  channel_->startStream(200, sseHeaders(headers_), /*flush=*/false);
   if (log_) log_->attach(channel_, 0, /*prime=*/true, retryMs_);
 }
 

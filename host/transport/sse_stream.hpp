@@ -33,7 +33,10 @@ class StreamLog {
   static constexpr std::size_t kMaxBytesTotal = std::size_t{256} << 20;
 
   [[nodiscard]] const std::string& id() const { return id_; }
-  void attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs);
+  // prime: send the priming event (id + retry) first; it is queued without a flush, so it leaves
+  // together with the first real event.
+  void attach(std::shared_ptr<ResponseChannel> channel, std::size_t afterSeq, bool prime, int retryMs,
+              bool flushPrime = false);
   bool send(const protocol::Json& message);
   void finish(const protocol::Json& message);  // the final response; ends the stream
   void detach();                               // ends the HTTP response; events are still kept

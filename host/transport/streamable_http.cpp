@@ -492,7 +492,7 @@ void StreamableHttpEndpoint::handleGet(Exchange& ex) {
   ex.status = 200;
   ex.channel->startStream(200, headers);
   ex.channel->markLongLived();
-  stream->attach(ex.channel, 0, /*prime=*/true, options_.sseRetryMs);
+  stream->attach(ex.channel, 0, /*prime=*/true, options_.sseRetryMs, /*flushPrime=*/true);
   ++observe::Metrics::instance().openStreams;
   ex.channel->onClose([] { --observe::Metrics::instance().openStreams; });
 }
