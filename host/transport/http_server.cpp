@@ -284,6 +284,9 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
         close(c);
         return;
       }
+      // A short read means the socket is drained for now; epoll is level-triggered, so anything
+      // that arrives later wakes us again. Skipping the EAGAIN probe saves a syscall per request.
+      if (static_cast<std::size_t>(n) < sizeof buffer) break;
       continue;
     }
     if (n == 0) {
