@@ -69,6 +69,8 @@ class HttpServer::Reactor {
 
  private:
   void acceptAll();
+  void flushWoken();  // answers queued by workers
+  void onConnectionEvent(const std::shared_ptr<Connection>& c, std::uint32_t events, std::uint32_t readMask);
   void onReadable(const std::shared_ptr<Connection>& c);
   void parse(const std::shared_ptr<Connection>& c);
   void dispatch(const std::shared_ptr<Connection>& c, std::string body);
@@ -151,37 +153,11 @@ void HttpServer::Reactor::run() {
         continue;
       }
       if (tag == kWakeTag) {
-        std::uint64_t value = 0;
-        [[maybe_unused]] auto r = ::read(wakeFd_, &value, sizeof value);
-        std::vector<std::weak_ptr<Connection>> dirty;
-        {
-          std::lock_guard lock(dirtyMutex_);
-          dirty.swap(dirty_);
-        }
-        for (auto& weak : dirty) {
-          auto c = weak.lock();
-          if (!c || connections_.count(c->id) == 0) continue;
-          try {
-            flush(c);
-          } catch (const std::exception& e) {
-            log::error("http", "dropping a connection after an internal error",
-                       {{"peer", c->peer}, {"error", e.what()}});
-            close(c);
-          }
-        }
-        continue;
-      }
-      auto it = connections_.find(tag);
-      if (it == connections_.end()) continue;
-      auto c = it->second;
-      // One connection's bad input must never take the reactor (and every other client) down.
-      try {
-        if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
-        if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
-      } catch (const std::exception& e) {
-        log::error("http", "dropping a connection after an internal error",
-                   {{"peer", c->peer}, {"error", e.what()}});
-        close(c);
+        flushWoken();
+      } else if (auto it = connections_.find(tag); it != connections_.end()) {
+        // A copy, not it->second: handling the event may erase the map entry (close).
+        const std::shared_ptr<Connection> c = it->second;
+        onConnectionEvent(c, events[i].events, EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP);
       }
     }
     if (Clock::now() - lastSweep > std::chrono::milliseconds(500)) {
@@ -199,26 +175,43 @@ void HttpServer::Reactor::run() {
     for (int i = 0; i < n; ++i) {
       const auto tag = events[i].data.u64;
       if (tag == kWakeTag) {
-        std::uint64_t value = 0;
-        [[maybe_unused]] auto r = ::read(wakeFd_, &value, sizeof value);
-        std::vector<std::weak_ptr<Connection>> dirty;
-        {
-          std::lock_guard lock(dirtyMutex_);
-          dirty.swap(dirty_);
-        }
-        for (auto& weak : dirty) {
-          if (auto c = weak.lock(); c && connections_.count(c->id) != 0) flush(c);
-        }
+        flushWoken();
       } else if (auto it = connections_.find(tag); it != connections_.end()) {
-        auto c = it->second;
-        if ((events[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) onReadable(c);
-        if ((events[i].events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+        // While draining, new request bytes are not read; only hang-ups and writes matter.
+        const std::shared_ptr<Connection> c = it->second;
+        onConnectionEvent(c, events[i].events, EPOLLHUP | EPOLLERR | EPOLLRDHUP);
       }
     }
   }
   std::vector<std::shared_ptr<Connection>> all;
   for (auto& [id, c] : connections_) all.push_back(c);
   for (auto& c : all) close(c);
+}
+
+void HttpServer::Reactor::flushWoken() {
+  std::uint64_t value = 0;
+  [[maybe_unused]] auto r = ::read(wakeFd_, &value, sizeof value);
+  std::vector<std::weak_ptr<Connection>> dirty;
+  {
+    std::lock_guard lock(dirtyMutex_);
+    dirty.swap(dirty_);
+  }
+  for (auto& weak : dirty) {
+    if (auto c = weak.lock(); c && connections_.count(c->id) != 0) onConnectionEvent(c, EPOLLOUT, 0);
+  }
+}
+
+void HttpServer::Reactor::onConnectionEvent(const std::shared_ptr<Connection>& c, std::uint32_t events,
+                                            std::uint32_t readMask) {
+  // One connection's bad input must never take the reactor (and every other client) down.
+  try {
+    if ((events & readMask) != 0) onReadable(c);
+    if ((events & EPOLLOUT) != 0 && connections_.count(c->id) != 0) flush(c);
+  } catch (const std::exception& e) {
+    log::error("http", "dropping a connection after an internal error",
+               {{"peer", c->peer}, {"error", e.what()}});
+    close(c);
+  }
 }
 
 void HttpServer::Reactor::acceptAll() {

@@ -199,6 +199,20 @@ void sendAll(int fd, const std::string& data) {
   }
 }
 
+std::string readUntil(int fd, std::string_view needle, std::chrono::milliseconds timeout) {
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (seen.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    seen.append(buf, static_cast<std::size_t>(n));
+  }
+  return seen;
+}
+
 std::string rawRequest(const std::string& method, const std::string& path, const Headers& headers,
                        const std::string& body) {
   std::string req = method + " " + path + " HTTP/1.1\r\n";

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mcphost::test {
@@ -93,6 +94,8 @@ int connectLoopback(std::uint16_t port);
 void sendAll(int fd, const std::string& data);
 // Reads one full HTTP response from fd (Content-Length or chunked); status 0 on failure.
 HttpResponse readResponse(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// Reads from fd until `needle` appears in what arrived (returned) or the timeout passes.
+std::string readUntil(int fd, std::string_view needle, std::chrono::milliseconds timeout);
 std::string rawRequest(const std::string& method, const std::string& path, const Headers& headers,
                        const std::string& body);
 

@@ -207,15 +207,7 @@ TEST_CASE("list_changed reaches the session's standalone GET stream") {
              {"method", "tools/call"},
              {"params", {{"name", "test_trigger_tool_change"}}}},
             host.sessionHeaders(session));
-  std::string seen;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (seen.find("notifications/tools/list_changed") == std::string::npos &&
-         std::chrono::steady_clock::now() < deadline) {
-    char buf[4096];
-    const ssize_t n = ::recv(stream, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) seen.append(buf, static_cast<std::size_t>(n));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const std::string seen = readUntil(stream, "notifications/tools/list_changed", std::chrono::seconds(5));
   ::close(stream);
   CHECK(seen.find("notifications/tools/list_changed") != std::string::npos);
 }
@@ -270,15 +262,7 @@ TEST_CASE("client answers are served even when every worker waits on the client"
     CHECK(ack.status == 202);
   }
   for (int fd : calls) {
-    std::string rest;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (rest.find("User response: action=accept") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      char buf[4096];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) rest.append(buf, static_cast<std::size_t>(n));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const std::string rest = readUntil(fd, "User response: action=accept", std::chrono::seconds(5));
     CHECK(rest.find("User response: action=accept") != std::string::npos);
     ::close(fd);
   }
