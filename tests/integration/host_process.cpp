@@ -364,6 +364,25 @@ std::string HostProcess::initialize(const std::string& version) {
   return session;
 }
 
+int HostProcess::startPost(const Json& body, const std::string& session) {
+  const int fd = connectLoopback(port_);
+  Headers h = {{"Host", hostHeader()},
+               {"Content-Type", "application/json"},
+               {"Accept", "application/json, text/event-stream"}};
+  if (!session.empty()) h.emplace_back("Mcp-Session-Id", session);
+  sendAll(fd, rawRequest("POST", "/mcp", h, body.dump()));
+  return fd;
+}
+
+int HostProcess::openStream(const std::string& session) {
+  const int fd = connectLoopback(port_);
+  sendAll(
+      fd,
+      rawRequest("GET", "/mcp",
+                 {{"Host", hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}}, ""));
+  return fd;
+}
+
 Headers HostProcess::sessionHeaders(const std::string& session) const {
   return {{"Mcp-Session-Id", session}, {"MCP-Protocol-Version", "2025-11-25"}};
 }

@@ -79,6 +79,10 @@ class HostProcess {
   HttpResponse post(const Json& body, const Headers& extra = {});
   // initialize + notifications/initialized; returns the session id.
   std::string initialize(const std::string& version = "2025-11-25");
+  // Sends a POST /mcp on a new connection without waiting for the answer; returns the socket.
+  int startPost(const Json& body, const std::string& session = "");
+  // Opens the session's standalone GET stream; returns the socket.
+  int openStream(const std::string& session);
   Headers sessionHeaders(const std::string& session) const;
 
  private:

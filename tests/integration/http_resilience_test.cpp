@@ -21,27 +21,17 @@ TEST_CASE("a client that disconnects mid-stream does not hurt the host") {
   HostProcess host;
   auto session = host.initialize();
   for (int i = 0; i < 20; ++i) {
-    const int fd = connectLoopback(host.port());
-    Headers h = {{"Host", host.hostHeader()},
-                 {"Content-Type", "application/json"},
-                 {"Accept", "application/json, text/event-stream"},
-                 {"Mcp-Session-Id", session}};
     Json call = {{"jsonrpc", "2.0"},
                  {"id", 100 + i},
                  {"method", "tools/call"},
                  {"params", {{"name", "test_tool_with_progress"}, {"_meta", {{"progressToken", i}}}}}};
-    sendAll(fd, rawRequest("POST", "/mcp", h, call.dump()));
+    const int fd = host.startPost(call, session);
     char buf[64];
     [[maybe_unused]] auto n = ::recv(fd, buf, sizeof buf, 0);  // stream started
     ::close(fd);                                               // ...and the client is gone
   }
   // The standalone stream too.
-  const int fd = connectLoopback(host.port());
-  sendAll(fd, rawRequest(
-                  "GET", "/mcp",
-                  {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
-                  ""));
-  ::close(fd);
+  ::close(host.openStream(session));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(healthy(host));
   auto r = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(session));
@@ -168,17 +158,12 @@ TEST_CASE("SSE resumption replays what a dropped client missed") {
 TEST_CASE("notifications/cancelled stops a running call and suppresses its response") {
   HostProcess host;
   auto session = host.initialize();
-  const int fd = connectLoopback(host.port());
-  Headers h = {{"Host", host.hostHeader()},
-               {"Content-Type", "application/json"},
-               {"Accept", "application/json, text/event-stream"},
-               {"Mcp-Session-Id", session}};
   Json call = {{"jsonrpc", "2.0"},
                {"id", 42},
                {"method", "tools/call"},
                {"params", {{"name", "slow_compute"}, {"arguments", {{"seconds", 5}}}}}};
   const auto started = std::chrono::steady_clock::now();
-  sendAll(fd, rawRequest("POST", "/mcp", h, call.dump()));
+  const int fd = host.startPost(call, session);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto ack = host.post({{"jsonrpc", "2.0"},
                         {"method", "notifications/cancelled"},
@@ -195,12 +180,7 @@ TEST_CASE("notifications/cancelled stops a running call and suppresses its respo
 TEST_CASE("list_changed reaches the session's standalone GET stream") {
   HostProcess host;
   auto session = host.initialize();
-  const int stream = connectLoopback(host.port());
-  sendAll(
-      stream,
-      rawRequest("GET", "/mcp",
-                 {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
-                 ""));
+  const int stream = host.openStream(session);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   host.post({{"jsonrpc", "2.0"},
              {"id", 3},
@@ -224,18 +204,11 @@ TEST_CASE("client answers are served even when every worker waits on the client"
   // Two calls occupy both workers, each waiting for an elicitation answer.
   std::vector<int> calls;
   for (int i = 0; i < 2; ++i) {
-    const int fd = connectLoopback(host.port());
     Json call = {{"jsonrpc", "2.0"},
                  {"id", 10 + i},
                  {"method", "tools/call"},
                  {"params", {{"name", "test_elicitation"}, {"arguments", {{"message", "who?"}}}}}};
-    sendAll(fd, rawRequest("POST", "/mcp",
-                           {{"Host", host.hostHeader()},
-                            {"Content-Type", "application/json"},
-                            {"Accept", "application/json, text/event-stream"},
-                            {"Mcp-Session-Id", session}},
-                           call.dump()));
-    calls.push_back(fd);
+    calls.push_back(host.startPost(call, session));
   }
   // Read each stream until its elicitation request shows up, then answer it.
   const auto started = std::chrono::steady_clock::now();
@@ -291,12 +264,7 @@ TEST_CASE("the newest streams of a long session stay resumable") {
 TEST_CASE("an open GET stream keeps its session alive") {
   HostProcess host("  session_idle_timeout: 1s\n");
   auto session = host.initialize();
-  const int stream = connectLoopback(host.port());
-  sendAll(
-      stream,
-      rawRequest("GET", "/mcp",
-                 {{"Host", host.hostHeader()}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}},
-                 ""));
+  const int stream = host.openStream(session);
   std::this_thread::sleep_for(std::chrono::milliseconds(3000));
   auto r = host.post({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, host.sessionHeaders(session));
   CHECK(r.status == 200);

@@ -119,17 +119,11 @@ TEST_CASE("SIGTERM lets a stateless call in flight finish before exiting") {
 TEST_CASE("SIGTERM lets a session-era call in flight deliver its result") {
   HostProcess host;
   auto session = host.initialize();
-  const int fd = connectLoopback(host.port());
   Json call = {{"jsonrpc", "2.0"},
                {"id", 12},
                {"method", "tools/call"},
                {"params", {{"name", "slow_compute"}, {"arguments", {{"seconds", 1}}}}}};
-  sendAll(fd, rawRequest("POST", "/mcp",
-                         {{"Host", host.hostHeader()},
-                          {"Content-Type", "application/json"},
-                          {"Accept", "application/json, text/event-stream"},
-                          {"Mcp-Session-Id", session}},
-                         call.dump()));
+  const int fd = host.startPost(call, session);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(host.pidForTests(), SIGTERM);
   auto r = readResponse(fd);
