@@ -3,12 +3,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
+#include "app/connector_factory.hpp"
 #include "connectors/catalog.hpp"
-#include "connectors/conformance/conformance_connector.hpp"
 #include "observe/log.hpp"
+#include "observe/metrics.hpp"
 #include "protocol/mcp_router.hpp"
 #include "transport/http_server.hpp"
 #include "transport/stdio_transport.hpp"
@@ -38,22 +40,21 @@ void raiseFileLimit() {
   }
 }
 
-std::vector<connectors::ConnectorInstance> makeConnectors(const config::Config& cfg) {
-  std::vector<connectors::ConnectorInstance> out;
-  for (const auto& c : cfg.connectors) {
-    // parseConfig admits only known types, so this is exhaustive.
-    out.push_back({c.id, c.prefix, std::make_shared<connectors::conformance::ConformanceConnector>()});
-  }
-  return out;
-}
-
 }  // namespace
 
 Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
   auto bus = std::make_shared<protocol::ChangeBus>();
-  connectors::Catalog catalog(makeConnectors(cfg), cfg.separator, bus);
+  ConnectorSet set = makeConnectors(cfg);
+  if (!set.problems.empty()) return unexpected(set.problems.front());
+  connectors::Catalog catalog(set.instances, cfg.separator, bus);
   auto loaded = catalog.load();
   if (!loaded) return unexpected(cfg.path + ": " + loaded.error());
+  for (const auto& [id, worker] : set.workers) {
+    const auto status = worker->status();
+    if (status.state != "ready") {
+      return unexpected(cfg.path + ": connector '" + id + "' did not start: " + status.lastError);
+    }
+  }
   if (!cfg.server.tlsCertificateFile.empty()) {
     auto tls = transport::TlsContext::create(
         {cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile, cfg.server.tlsMinVersion});
@@ -71,7 +72,30 @@ int serve(ServeOptions options) {
   std::signal(SIGPIPE, SIG_IGN);
 
   auto bus = std::make_shared<protocol::ChangeBus>();
-  connectors::Catalog catalog(makeConnectors(cfg), cfg.separator, bus);
+  ConnectorSet set = makeConnectors(cfg);
+  // Workers stop before the catalog and the router they serve go away (declared after them).
+  struct StopWorkers {
+    ConnectorSet& set;
+    ~StopWorkers() {
+      observe::Metrics::instance().setConnectorStatus(nullptr);
+      for (auto& [id, worker] : set.workers) worker->shutdown();
+      for (auto& [id, remote] : set.remotes) remote->shutdown();
+    }
+  };
+  connectors::Catalog catalog(set.instances, cfg.separator, bus);
+  StopWorkers stopWorkers{set};
+  observe::Metrics::instance().setConnectorStatus([&set] {
+    std::vector<observe::ConnectorHealth> out;
+    for (const auto& [id, worker] : set.workers) {
+      const auto s = worker->status();
+      out.push_back({id, s.state, s.readyWorkers, s.restarts, s.crashes});
+    }
+    for (const auto& [id, remote] : set.remotes) {
+      const auto s = remote->status();
+      out.push_back({id, s.state, s.state == "ready" ? std::size_t{1} : std::size_t{0}, 0, 0});
+    }
+    return out;
+  });
   if (auto loaded = catalog.load(); !loaded) {
     log::error("startup", "the connector catalog is invalid", {{"error", loaded.error()}});
     std::cerr << "mcphost: " << cfg.path << ": " << loaded.error() << "\n";
@@ -110,10 +134,35 @@ int serve(ServeOptions options) {
   endpoint.resumableResponses = cfg.server.resumableResponses;
   endpoint.sessions.maxSessions = cfg.server.maxSessions;
   endpoint.sessions.idleTimeout = cfg.server.sessionIdleTimeout;
-  auto readiness = [&catalog] {
+  auto readiness = [&catalog, &set] {
     std::vector<std::string> reasons;
-    for (const auto& id : catalog.unavailableConnectors())
-      reasons.push_back("connector '" + id + "' is unavailable");
+    const auto unavailable = catalog.unavailableConnectors();
+    for (const auto& id : unavailable) {
+      auto worker =
+          std::find_if(set.workers.begin(), set.workers.end(), [&](const auto& w) { return w.first == id; });
+      const auto invalid = set.invalid.find(id);
+      auto remote =
+          std::find_if(set.remotes.begin(), set.remotes.end(), [&](const auto& r) { return r.first == id; });
+      const std::string why = worker != set.workers.end()    ? worker->second->status().lastError
+                              : remote != set.remotes.end()  ? remote->second->status().lastError
+                              : invalid != set.invalid.end() ? invalid->second
+                                                             : "";
+      reasons.push_back("connector '" + id + "' is unavailable" + (why.empty() ? "" : ": " + why));
+    }
+    for (const auto& [id, worker] : set.workers) {
+      const auto s = worker->status();
+      if (s.state != "ready" && std::find(unavailable.begin(), unavailable.end(), id) == unavailable.end()) {
+        reasons.push_back("connector '" + id + "' is " + s.state +
+                          (s.lastError.empty() ? "" : ": " + s.lastError));
+      }
+    }
+    for (const auto& [id, remote] : set.remotes) {
+      const auto s = remote->status();
+      if (s.state != "ready" && std::find(unavailable.begin(), unavailable.end(), id) == unavailable.end()) {
+        reasons.push_back("connector '" + id + "' is " + s.state +
+                          (s.lastError.empty() ? "" : ": " + s.lastError));
+      }
+    }
     return reasons;
   };
   transport::StreamableHttpEndpoint mcp(endpoint, router, catalog, bus, readiness);

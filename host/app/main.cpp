@@ -1,12 +1,16 @@
 // mcphost command line: serve, check-config, version.
+#include <unistd.h>
+
 #include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "app/connector_factory.hpp"
 #include "app/host_app.hpp"
 #include "config/config.hpp"
+#include "sandbox/sandbox.hpp"
 
 #ifndef MCPHOST_VERSION
 #define MCPHOST_VERSION "0.0.0"
@@ -19,6 +23,9 @@ constexpr const char* kUsage = R"(usage:
       Serve MCP over Streamable HTTP (default) or stdio (--stdio: protocol on stdout, logs on stderr).
   mcphost check-config FILE
       Validate a configuration file and exit (0 valid, 2 invalid).
+  mcphost sandbox-check
+      Apply the connector sandbox to a throw-away child process, try what it must prevent, and
+      print what this machine enforces (seccomp, Landlock, network namespace, limits, uid).
   mcphost version
       Print the version.
 )";
@@ -40,6 +47,26 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version") {
     std::cout << "mcphost " << MCPHOST_VERSION << "\n";
     return 0;
+  }
+  if (command == "sandbox-check") {
+    if (args.size() != 1) return usageError("sandbox-check takes no arguments");
+    // The policy a connector gets by default: its library folder read-only, no network, no
+    // processes, bounded memory and files.
+    mcphost::sandbox::Policy policy;
+    policy.connectorId = "sandbox-check";
+    policy.readOnlyPaths = mcphost::sandbox::defaultReadOnlyPaths();
+    policy.readOnlyPaths.push_back(mcphost::app::defaultConnectorPath());
+    policy.readWritePaths = mcphost::sandbox::defaultReadWritePaths();
+    policy.networkNone = true;
+    policy.addressSpaceBytes = std::uint64_t{4} << 30;
+    policy.maxOpenFiles = 64;
+    policy.memoryBytes = std::uint64_t{256} << 20;
+    policy.pidsMax = 64;
+    if (::geteuid() == 0) policy.runAsUid = 65534;
+    policy.expectedParent = ::getpid();
+    const auto report = mcphost::sandbox::probe(policy);
+    std::cout << mcphost::sandbox::describe(report);
+    return report.ok ? 0 : 1;
   }
   if (command == "check-config") {
     if (args.size() != 2) return usageError("check-config takes exactly one FILE");

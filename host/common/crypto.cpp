@@ -5,8 +5,11 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 
 namespace mcphost {
 
@@ -20,16 +23,36 @@ std::string randomBytes(std::size_t count) {
   return out;
 }
 
-std::string randomToken(std::size_t bytes) {
+namespace {
+std::string hex(std::string_view raw) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string raw = randomBytes(bytes);
   std::string out;
-  out.reserve(bytes * 2);
+  out.reserve(raw.size() * 2);
   for (unsigned char c : raw) {
     out += kHex[c >> 4];
     out += kHex[c & 15];
   }
   return out;
+}
+}  // namespace
+
+std::string randomToken(std::size_t bytes) {
+  return hex(randomBytes(bytes));
+}
+
+Expected<std::string, std::string> sha256FileHex(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rbe"), &std::fclose);
+  if (!file) return unexpected("cannot read " + path + ": " + std::strerror(errno));
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  char buffer[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) EVP_DigestUpdate(ctx.get(), buffer, n);
+  if (std::ferror(file.get()) != 0) return unexpected("cannot read " + path + ": " + std::strerror(errno));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  return hex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 std::string hmacSha256(std::string_view key, std::string_view data) {

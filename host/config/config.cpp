@@ -73,6 +73,23 @@ class Reader {
     out = *d;
   }
 
+  void readStringMap(const YAML::Node& map, const std::string& path, const char* key,
+                     std::map<std::string, std::string>& out) {
+    const YAML::Node node = map[key];
+    if (!node) return;
+    if (!node.IsMap()) {
+      fail(node, path + "." + key, "expected a mapping of names to strings");
+      return;
+    }
+    for (const auto& kv : node) {
+      if (!kv.second.IsScalar()) {
+        fail(kv.second, path + "." + key + "." + kv.first.as<std::string>(), "expected a string");
+        return;
+      }
+      out[kv.first.as<std::string>()] = kv.second.Scalar();
+    }
+  }
+
   void readStrings(const YAML::Node& map, const std::string& path, const char* key,
                    std::vector<std::string>& out) {
     const YAML::Node node = map[key];
@@ -100,6 +117,32 @@ class Reader {
   std::string source_;
   std::string error_;
 };
+
+// A YAML subtree as JSON: plain scalars become booleans, numbers or null when they read as
+// such; quoted scalars stay strings.
+nlohmann::json yamlToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& kv : node) out[kv.first.as<std::string>()] = yamlToJson(kv.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : node) out.push_back(yamlToJson(item));
+    return out;
+  }
+  if (!node.IsScalar()) return nullptr;
+  const std::string& v = node.Scalar();
+  if (node.Tag() != "?") return v;  // quoted or explicitly tagged: a string
+  if (v == "true" || v == "True" || v == "TRUE") return true;
+  if (v == "false" || v == "False" || v == "FALSE") return false;
+  if (v == "null" || v == "~" || v.empty()) return nullptr;
+  static const std::regex kInteger("^-?[0-9]{1,18}$");
+  static const std::regex kNumber("^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$");
+  if (std::regex_match(v, kInteger)) return std::stoll(v);
+  if (std::regex_match(v, kNumber)) return std::stod(v);
+  return v;
+}
 
 }  // namespace
 
@@ -147,7 +190,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   cfg.path = sourceName;
   Reader r(sourceName);
   if (!root || root.IsNull()) return unexpected(sourceName + ": the configuration is empty");
-  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors"});
+  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors", "connector_paths"});
+  r.readStrings(root, "", "connector_paths", cfg.connectorPaths);
   r.read(root, "", "name", cfg.name);
   if (const YAML::Node server = root["server"]; server && !r.failed()) {
     r.allowKeys(server, "server",
@@ -238,21 +282,104 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   for (std::size_t i = 0; !r.failed() && i < connectors.size(); ++i) {
     const YAML::Node c = connectors[i];
     const std::string path = "connectors[" + std::to_string(i) + "]";
-    r.allowKeys(c, path, {"id", "type", "prefix"});
+    r.allowKeys(c, path, {"id",      "type",       "connector",   "manifest", "prefix",  "config",  "secrets",
+                          "workers", "timeouts",   "restart",     "recycle",  "sandbox", "command", "args",
+                          "env",     "read_paths", "write_paths", "network",  "url",     "headers"});
     ConnectorConfig cc;
     cc.line = c.Mark().line + 1;
     r.read(c, path, "id", cc.id);
     r.read(c, path, "type", cc.type);
+    r.read(c, path, "connector", cc.connector);
+    r.read(c, path, "manifest", cc.manifest);
     r.read(c, path, "prefix", cc.prefix);
+    r.read(c, path, "workers", cc.workers);
+    r.read(c, path, "sandbox", cc.sandbox);
+    r.read(c, path, "command", cc.command);
+    r.readStrings(c, path, "args", cc.args);
+    r.readStrings(c, path, "read_paths", cc.readPaths);
+    r.readStrings(c, path, "write_paths", cc.writePaths);
+    r.read(c, path, "network", cc.network);
+    r.read(c, path, "url", cc.url);
+    r.readStringMap(c, path, "env", cc.env);
+    r.readStringMap(c, path, "headers", cc.headers);
+    if (const YAML::Node settings = c["config"]; settings && !r.failed()) {
+      if (!settings.IsMap()) {
+        r.fail(settings, path + ".config", "expected a mapping (the connector's settings)");
+      } else {
+        cc.settings = yamlToJson(settings);
+      }
+    }
+    if (const YAML::Node secrets = c["secrets"]; secrets && !r.failed() && !secrets.IsMap()) {
+      r.fail(secrets, path + ".secrets", "expected a mapping of secret name to {env: VAR} or {file: PATH}");
+    }
+    if (const YAML::Node timeouts = c["timeouts"]; timeouts && !r.failed()) {
+      const std::string tp = path + ".timeouts";
+      r.allowKeys(timeouts, tp, {"start", "call", "task", "cancel_grace", "ping"});
+      r.readDuration(timeouts, tp, "start", cc.startTimeout);
+      r.readDuration(timeouts, tp, "call", cc.callTimeout);
+      r.readDuration(timeouts, tp, "task", cc.taskTimeout);
+      r.readDuration(timeouts, tp, "cancel_grace", cc.cancelGrace);
+      r.readDuration(timeouts, tp, "ping", cc.pingInterval);
+    }
+    if (const YAML::Node restart = c["restart"]; restart && !r.failed()) {
+      const std::string rp = path + ".restart";
+      r.allowKeys(restart, rp, {"backoff", "backoff_max", "crash_loop_count", "crash_loop_window"});
+      r.readDuration(restart, rp, "backoff", cc.backoff);
+      r.readDuration(restart, rp, "backoff_max", cc.backoffMax);
+      r.read(restart, rp, "crash_loop_count", cc.crashLoopCount);
+      r.readDuration(restart, rp, "crash_loop_window", cc.crashLoopWindow);
+    }
+    if (const YAML::Node recycle = c["recycle"]; recycle && !r.failed()) {
+      const std::string rp = path + ".recycle";
+      r.allowKeys(recycle, rp, {"after_calls", "after_idle"});
+      r.read(recycle, rp, "after_calls", cc.recycleAfterCalls);
+      r.readDuration(recycle, rp, "after_idle", cc.recycleAfterIdle);
+    }
     if (r.failed()) break;
     if (!std::regex_match(cc.id, kId)) {
       r.fail(c["id"] ? c["id"] : c, path + ".id",
              "'" + cc.id + "' must be 1-32 letters, digits or '-' (it prefixes tool names)");
     } else if (!ids.insert(cc.id).second) {
       r.fail(c["id"], path + ".id", "duplicate connector id '" + cc.id + "'");
-    } else if (cc.type != "builtin:conformance") {
-      r.fail(c["type"] ? c["type"] : c, path + ".type",
-             "unknown connector type '" + cc.type + "' (available: builtin:conformance)");
+    } else if (cc.type == "builtin:conformance") {
+      r.fail(c["type"], path + ".type",
+             "the built-in conformance connector is now an SDK connector: use `connector: conformance`");
+    } else if (cc.type != "native" && cc.type != "stdio" && cc.type != "remote") {
+      r.fail(c["type"], path + ".type",
+             "unknown connector type '" + cc.type + "' (available: native, stdio, remote)");
+    } else if (cc.type == "native" && cc.connector.empty() == cc.manifest.empty()) {
+      r.fail(c, path,
+             "set exactly one of `connector` (an installed connector's name) or `manifest` (a path)");
+    } else if (cc.type == "stdio" && cc.command.empty()) {
+      r.fail(c, path, "a stdio connector needs `command` (the MCP server program) and optionally `args`");
+    } else if (cc.type == "stdio" && cc.network != "none" && cc.network != "host") {
+      r.fail(c["network"], path + ".network", "must be \"none\" (a private network namespace) or \"host\"");
+    } else if (cc.type == "remote" && !cc.url.starts_with("http://") && !cc.url.starts_with("https://")) {
+      r.fail(c["url"] ? c["url"] : c, path + ".url",
+             "a remote connector needs `url`: http(s)://host:port/path");
+    } else if (cc.type != "native" && !(cc.connector.empty() && cc.manifest.empty())) {
+      r.fail(c, path, "`connector` and `manifest` are for native connectors only");
+    } else if (cc.workers == 0 || cc.workers > 64) {
+      r.fail(c["workers"], path + ".workers", "must be between 1 and 64");
+    } else if (cc.crashLoopCount < 1) {
+      r.fail(c["restart"], path + ".restart.crash_loop_count", "must be at least 1");
+    }
+    if (const YAML::Node secrets = c["secrets"]; secrets && !r.failed()) {
+      for (const auto& kv : secrets) {
+        const std::string name = kv.first.as<std::string>();
+        const std::string sp = path + ".secrets." + name;
+        const YAML::Node source = kv.second;
+        r.allowKeys(source, sp, {"env", "file"});
+        SecretSource src;
+        r.read(source, sp, "env", src.env);
+        r.read(source, sp, "file", src.file);
+        if (!r.failed() && src.env.empty() == src.file.empty()) {
+          r.fail(source, sp,
+                 "set exactly one of `env` (a variable name) or `file` (a path); never the value itself");
+        }
+        if (r.failed()) break;
+        cc.secrets.emplace(name, src);
+      }
     }
     cfg.connectors.push_back(cc);
   }

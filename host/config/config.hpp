@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,10 +13,46 @@
 
 namespace mcphost::config {
 
+// Where a connector secret comes from; the value itself never appears in the config file.
+struct SecretSource {
+  std::string env;   // an environment variable of the host
+  std::string file;  // a file readable by the host (e.g. /run/secrets/...)
+};
+
 struct ConnectorConfig {
   std::string id;
-  std::string type;  // "builtin:conformance" today
+  // "native": a connector library in a sandboxed worker; "stdio": an external MCP server
+  // speaking the stdio transport, run as a sandboxed worker; "remote": an upstream Streamable
+  // HTTP MCP server federated into the catalog.
+  std::string type = "native";
+  std::string connector;  // native: installed connector name, found on connector_paths
+  std::string manifest;   // native: or an explicit connector.json (absolute, or relative to the config)
+  std::string command;    // stdio: the program (searched on PATH) ...
+  std::vector<std::string> args;           // ... its arguments
+  std::map<std::string, std::string> env;  // stdio: the environment it gets (nothing else is passed)
+  std::vector<std::string> readPaths;      // stdio: extra read-only paths for its sandbox
+  std::vector<std::string> writePaths;     // stdio: read-write paths for its sandbox
+  std::string network = "none";            // stdio: "none" or "host"
+  std::string url;                         // remote: the upstream MCP endpoint (http:// or https://)
+  std::map<std::string, std::string>
+      headers;  // remote: extra request headers; a value "secret:NAME" is read from secrets
   bool prefix = true;
+  nlohmann::json settings =
+      nlohmann::json::object();  // the instance's `config:`, checked against the manifest
+  std::map<std::string, SecretSource> secrets;
+  std::size_t workers = 1;
+  std::chrono::milliseconds startTimeout{10000};
+  std::chrono::milliseconds callTimeout{60000};
+  std::chrono::milliseconds taskTimeout{3600000};
+  std::chrono::milliseconds cancelGrace{2000};
+  std::chrono::milliseconds pingInterval{5000};
+  std::chrono::milliseconds backoff{500};
+  std::chrono::milliseconds backoffMax{60000};
+  int crashLoopCount = 5;
+  std::chrono::milliseconds crashLoopWindow{60000};
+  std::uint64_t recycleAfterCalls = 0;
+  std::chrono::milliseconds recycleAfterIdle{0};
+  bool sandbox = true;  // false only for debugging a connector; logged loudly
   int line = 0;
 };
 
@@ -50,6 +88,9 @@ struct Config {
   std::string separator = "__";
   std::size_t pageSize = 500;
   std::vector<ConnectorConfig> connectors;
+  // Folders holding installed connectors (<dir>/<name>/connector.json); empty = the default
+  // beside the binary (<prefix>/lib/mcphost/connectors).
+  std::vector<std::string> connectorPaths;
 };
 
 // Loads and validates; the error text is ready to print ("FILE:LINE: key: problem").

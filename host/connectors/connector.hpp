@@ -65,6 +65,7 @@ struct Caller {
   std::string authMethod = "none";
   std::vector<std::string> groups;
   std::string tenant;
+  Json attributes = Json::object();
 };
 
 // Back-channel of one call. Implemented by the host; valid only during the call.
@@ -76,6 +77,8 @@ class CallContext {
   // The client's answer to an earlier InputRequired key, or nullptr.
   [[nodiscard]] virtual const Json* inputResponse(std::string_view key) const = 0;
   [[nodiscard]] virtual bool hasInputResponses() const = 0;
+  // Every answer of the current round as one object (null when none): what a proxy forwards.
+  [[nodiscard]] virtual const Json& inputResponses() const = 0;
   // The verified state a handler returned with its last InputRequired, or null.
   [[nodiscard]] virtual const Json& state() const = 0;
   // True when the client declared this capability ("sampling", "elicitation", "roots").

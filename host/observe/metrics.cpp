@@ -76,7 +76,39 @@ std::string Metrics::render() const {
       << "# TYPE mcphost_open_connections gauge\nmcphost_open_connections " << openConnections.load() << "\n"
       << "# HELP mcphost_open_streams SSE streams currently open.\n"
       << "# TYPE mcphost_open_streams gauge\nmcphost_open_streams " << openStreams.load() << "\n";
+  if (connectorStatus_) {
+    const auto connectors = connectorStatus_();
+    out << "# HELP mcphost_connector_up 1 when the connector instance has a ready worker, by state.\n"
+        << "# TYPE mcphost_connector_up gauge\n";
+    for (const auto& c : connectors) {
+      out << "mcphost_connector_up{connector=\"" << escapeLabel(c.id) << "\",state=\"" << escapeLabel(c.state)
+          << "\"} " << (c.readyWorkers > 0 ? 1 : 0) << "\n";
+    }
+    out << "# HELP mcphost_connector_workers_ready Ready worker processes per connector instance.\n"
+        << "# TYPE mcphost_connector_workers_ready gauge\n";
+    for (const auto& c : connectors) {
+      out << "mcphost_connector_workers_ready{connector=\"" << escapeLabel(c.id) << "\"} " << c.readyWorkers
+          << "\n";
+    }
+    out << "# HELP mcphost_connector_restarts_total Worker restarts per connector instance.\n"
+        << "# TYPE mcphost_connector_restarts_total counter\n";
+    for (const auto& c : connectors) {
+      out << "mcphost_connector_restarts_total{connector=\"" << escapeLabel(c.id) << "\"} " << c.restarts
+          << "\n";
+    }
+    out << "# HELP mcphost_connector_crashes_total Unexpected worker exits per connector instance.\n"
+        << "# TYPE mcphost_connector_crashes_total counter\n";
+    for (const auto& c : connectors) {
+      out << "mcphost_connector_crashes_total{connector=\"" << escapeLabel(c.id) << "\"} " << c.crashes
+          << "\n";
+    }
+  }
   return out.str();
+}
+
+void Metrics::setConnectorStatus(std::function<std::vector<ConnectorHealth>()> source) {
+  std::lock_guard lock(mutex_);
+  connectorStatus_ = std::move(source);
 }
 
 }  // namespace mcphost::observe

@@ -5,11 +5,22 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace mcphost::observe {
+
+// One connector instance's supervisor state, sampled when /metrics is rendered.
+struct ConnectorHealth {
+  std::string id;
+  std::string state;  // ready, starting, restarting, disabled
+  std::size_t readyWorkers = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t crashes = 0;
+};
 
 class Metrics {
  public:
@@ -22,6 +33,8 @@ class Metrics {
   std::atomic<long> openStreams{0};
 
   [[nodiscard]] std::string render() const;
+  // The source of the connector gauges (nullptr removes it).
+  void setConnectorStatus(std::function<std::vector<ConnectorHealth>()> source);
 
  private:
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -34,6 +47,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Histogram> requests_;
   std::map<int, std::uint64_t> httpResponses_;
+  std::function<std::vector<ConnectorHealth>()> connectorStatus_;
 };
 
 }  // namespace mcphost::observe

@@ -82,6 +82,7 @@ class CallContextImpl final : public connectors::CallContext {
     return it == inputResponses_.end() ? nullptr : &*it;
   }
   [[nodiscard]] bool hasInputResponses() const override { return inputResponses_.is_object(); }
+  [[nodiscard]] const Json& inputResponses() const override { return inputResponses_; }
   [[nodiscard]] const Json& state() const override { return state_; }
   [[nodiscard]] bool clientSupports(std::string_view capability) const override {
     return scope_.clientCapabilities.is_object() && scope_.clientCapabilities.contains(capability);

@@ -55,6 +55,7 @@ class TaskStore::Context final : public connectors::CallContext {
     return it == responses_.end() ? nullptr : &*it;
   }
   [[nodiscard]] bool hasInputResponses() const override { return !responses_.empty(); }
+  [[nodiscard]] const Json& inputResponses() const override { return responses_; }
   [[nodiscard]] const Json& state() const override { return state_; }
   [[nodiscard]] bool clientSupports(std::string_view capability) const override {
     return task_.clientCapabilities.is_object() && task_.clientCapabilities.contains(capability);

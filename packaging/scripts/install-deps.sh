@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates openssl python3
   clang clang-tidy clang-format libclang-rt-14-dev
   libpoco-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
-  libboost-dev libboost-filesystem-dev
+  libboost-dev libboost-filesystem-dev libseccomp-dev libvalijson-dev libpcre3-dev
   nodejs
 )
 

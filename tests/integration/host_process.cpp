@@ -278,7 +278,8 @@ HttpResponse readResponse(int fd, std::chrono::milliseconds timeout) {
 
 // ------------------------------------------------------------------ HostProcess
 
-HostProcess::HostProcess(const std::string& serverYaml, const std::string& extraYaml, bool tls) {
+HostProcess::HostProcess(const std::string& serverYaml, const std::string& extraYaml, bool tls,
+                         const std::string& connectorsYaml) {
   dir_ = makeTempDir();
   port_ = freePort();
   configPath_ = dir_ + "/mcphost.yaml";
@@ -286,7 +287,8 @@ HostProcess::HostProcess(const std::string& serverYaml, const std::string& extra
       << "name: integration\n"
       << "server:\n  listen: 127.0.0.1:" << port_ << "\n"
       << serverYaml << "logging:\n  level: info\n"
-      << extraYaml << "connectors:\n  - id: conformance\n    type: builtin:conformance\n    prefix: false\n";
+      << extraYaml << "connectors:\n  - id: conformance\n    connector: conformance\n    prefix: false\n"
+      << connectorsYaml;
   process_ = std::make_unique<Subprocess>(
       std::vector<std::string>{MCPHOST_BINARY, "serve", "--config", configPath_}, dir_ + "/host.log", false);
   for (int i = 0; i < 200; ++i) {

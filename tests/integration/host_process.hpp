@@ -60,8 +60,9 @@ class HostProcess {
  public:
   // configBody: YAML appended to a loopback config (server: section keys go in serverYaml).
   // tls: the listener speaks TLS, so readiness is checked by connecting rather than by /healthz.
+  // connectorsYaml: more connector list entries after the conformance instance.
   explicit HostProcess(const std::string& serverYaml = "", const std::string& extraYaml = "",
-                       bool tls = false);
+                       bool tls = false, const std::string& connectorsYaml = "");
   ~HostProcess();
 
   [[nodiscard]] std::uint16_t port() const { return port_; }

@@ -58,8 +58,8 @@ TEST_CASE("SIGTERM drains and exits 0") {
 TEST_CASE("check-config names file, line and key, and version prints") {
   auto dir = makeTempDir();
   const std::string bad = dir + "/bad.yaml";
-  std::ofstream(bad) << "server:\n  listen: 127.0.0.1:1\n  bogus: 1\nconnectors:\n  - {id: a, type: "
-                        "'builtin:conformance'}\n";
+  std::ofstream(bad) << "server:\n  listen: 127.0.0.1:1\n  bogus: 1\nconnectors:\n  - {id: a, connector: "
+                        "conformance}\n";
   Subprocess check({MCPHOST_BINARY, "check-config", bad}, dir + "/err.txt", false);
   CHECK(check.wait() == 2);
   std::ifstream err(dir + "/err.txt");

@@ -67,7 +67,7 @@ TEST_CASE("a key that does not match the certificate is a clear start-up error")
   const std::string config = dir + "/bad.yaml";
   std::ofstream(config) << "server:\n  listen: 127.0.0.1:" << freePort() << "\n"
                         << certs.yaml(certs.otherKey)
-                        << "connectors:\n  - {id: c, type: 'builtin:conformance', prefix: false}\n";
+                        << "connectors:\n  - {id: c, connector: conformance, prefix: false}\n";
   Subprocess p({MCPHOST_BINARY, "serve", "--config", config}, dir + "/err.txt", false);
   CHECK(p.wait() == 2);
   std::ifstream err(dir + "/err.txt");

@@ -11,7 +11,7 @@ server:
   session_idle_timeout: 5m
 connectors:
   - id: conformance
-    type: builtin:conformance
+    connector: conformance
     prefix: false
 )";
 }
@@ -40,8 +40,7 @@ TEST_CASE("configuration errors name the file, the line and the key") {
   CHECK(badType.error().find("c.yaml:3: connectors[0].type: unknown connector type 'nope'") == 0);
 
   auto dup = parseConfig(
-      "connectors:\n  - {id: a, type: 'builtin:conformance'}\n  - {id: a, type: 'builtin:conformance'}\n",
-      "d.yaml");
+      "connectors:\n  - {id: a, connector: conformance}\n  - {id: a, connector: conformance}\n", "d.yaml");
   REQUIRE_FALSE(dup);
   CHECK(dup.error().find("duplicate connector id") != std::string::npos);
 

@@ -4,9 +4,9 @@
 #include <sstream>
 #include <thread>
 
-#include "connectors/conformance/conformance_connector.hpp"
+#include "conformance_connector.hpp"
 
-namespace mcphost::connectors::conformance {
+namespace mcphost::plugins::conformance {
 
 namespace {
 
@@ -41,7 +41,7 @@ Json samplingParams(const std::string& text, int maxTokens) {
 }
 
 // A usable sampling answer has a text (or other) content block.
-const Json* samplingContent(const CallContext& ctx, std::string_view key) {
+const Json* samplingContent(const Call& ctx, const std::string& key) {
   const Json* r = ctx.inputResponse(key);
   if (r == nullptr || !r->is_object() || !r->contains("content")) return nullptr;
   const Json& c = (*r)["content"];
@@ -56,7 +56,7 @@ std::string contentText(const Json& block) {
   return block.dump();
 }
 
-const Json* rootsAnswer(const CallContext& ctx, std::string_view key) {
+const Json* rootsAnswer(const Call& ctx, const std::string& key) {
   const Json* r = ctx.inputResponse(key);
   if (r == nullptr || !r->is_object() || !r->contains("roots") || !(*r)["roots"].is_array()) return nullptr;
   return &(*r)["roots"];
@@ -127,7 +127,7 @@ Json jsonSchema202012() {
 }
 
 // Sleeps in small steps so a cancelled task frees its worker promptly.
-void interruptibleSleep(const CallContext& ctx, std::chrono::milliseconds total) {
+void interruptibleSleep(const Call& ctx, std::chrono::milliseconds total) {
   const auto until = std::chrono::steady_clock::now() + total;
   while (!ctx.cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
 }
@@ -135,7 +135,7 @@ void interruptibleSleep(const CallContext& ctx, std::chrono::milliseconds total)
 const Json kConfirmDeleteSchema = objectSchema({{"confirm", {{"type", "boolean"}}}}, {"confirm"});
 
 // The tasks-extension tools (io.modelcontextprotocol/tasks); nullopt when name is not one.
-std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, CallContext& ctx) {
+std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Call& ctx) {
   if (name == "greet") return textResult("Hello, " + args.value("name", std::string()) + "!");
   if (name == "slow_compute") {
     const double requested =
@@ -143,7 +143,7 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
     const std::string label =
         args.contains("label") && args["label"].is_string() ? args["label"].get<std::string>() : "";
     const double seconds = std::clamp(requested, 0.0, 3600.0);  // bounded: it holds a worker
-    return connectors::Deferred{[seconds, label](CallContext& c) -> Outcome {
+    return Deferred{[seconds, label](Call& c) -> Outcome {
       // Inline (no task) runs are capped so a request cannot hold a worker for long.
       const double capped = c.inTask() ? seconds : std::min(seconds, 5.0);
       interruptibleSleep(c, std::chrono::milliseconds(static_cast<long>(std::max(0.0, capped) * 1000)));
@@ -153,24 +153,23 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
     }};
   }
   if (name == "failing_job") {
-    return connectors::Deferred{[](CallContext& c) -> Outcome {
-                                  if (c.inTask()) interruptibleSleep(c, 1000ms);
-                                  Json r = textResult("failing_job: the job reported an error");
-                                  r["isError"] = true;
-                                  return r;
-                                },
-                                /*taskRequired=*/true};
+    return Deferred{[](Call& c) -> Outcome {
+                      if (c.inTask()) interruptibleSleep(c, 1000ms);
+                      Json r = textResult("failing_job: the job reported an error");
+                      r["isError"] = true;
+                      return r;
+                    },
+                    /*taskRequired=*/true};
   }
   if (name == "protocol_error_job") {
-    return connectors::Deferred{[](CallContext& c) -> Outcome {
+    return Deferred{[](Call& c) -> Outcome {
       if (c.inTask()) interruptibleSleep(c, 300ms);
-      return RpcError{protocol::errc::kInternalError, "protocol_error_job: simulated internal failure",
-                      nullptr};
+      return Error{MCPH_INTERNAL, "protocol_error_job: simulated internal failure"};
     }};
   }
   if (name == "confirm_delete") {
     const std::string file = args.value("filename", std::string());
-    return connectors::Deferred{[file](CallContext& c) -> Outcome {
+    return Deferred{[file](Call& c) -> Outcome {
       const Json* r = c.inputResponse("confirm");
       if (r == nullptr || !r->is_object()) {
         return InputRequired{}.ask("confirm", "elicitation/create",
@@ -182,7 +181,7 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
     }};
   }
   if (name == "multi_input") {
-    return connectors::Deferred{[](CallContext& c) -> Outcome {
+    return Deferred{[](Call& c) -> Outcome {
       const Json* a = c.inputResponse("first");
       const Json* b = c.inputResponse("second");
       if (a == nullptr || !a->is_object() || b == nullptr || !b->is_object()) {
@@ -202,24 +201,24 @@ std::optional<Outcome> callTaskTool(std::string_view name, const Json& args, Cal
                                  elicitParams("What is your name?", kNameSchema));
     }
     const std::string who = (*c)["name"].get<std::string>();
-    return connectors::Deferred{[who](CallContext& job) -> Outcome {
-                                  if (job.inTask()) interruptibleSleep(job, 300ms);
-                                  return textResult("Hello, " + who + "! (task result)");
-                                },
-                                /*taskRequired=*/true};
+    return Deferred{[who](Call& job) -> Outcome {
+                      if (job.inTask()) interruptibleSleep(job, 300ms);
+                      return textResult("Hello, " + who + "! (task result)");
+                    },
+                    /*taskRequired=*/true};
   }
   return std::nullopt;
 }
 
 // A string field of the verified requestState, or "" (state is client-echoed: never assume shape).
-std::string stateField(const CallContext& ctx, const char* key) {
+std::string stateField(const Call& ctx, const char* key) {
   const Json& state = ctx.state();
   if (!state.is_object() || !state.contains(key) || !state[key].is_string()) return {};
   return state[key].get<std::string>();
 }
 
 // Runs an elicitation tool: asks under key "form" and formats the answer.
-Outcome elicitationTool(CallContext& ctx, Json params, const std::string& label) {
+Outcome elicitationTool(Call& ctx, Json params, const std::string& label) {
   const Json* answer = ctx.inputResponse("form");
   if (answer == nullptr || !answer->is_object() || !answer->contains("action") ||
       !(*answer)["action"].is_string()) {
@@ -303,8 +302,7 @@ Json conformanceTools() {
   });
 }
 
-Outcome callConformanceTool(std::string_view name, const Json& arguments, CallContext& ctx,
-                            ConnectorEvents* events) {
+Outcome callConformanceTool(std::string_view name, const Json& arguments, Call& ctx, const Host& host) {
   const Json args = arguments.is_object() ? arguments : Json::object();
   if (name == "test_simple_text") return textResult("This is a simple text response for testing.");
   if (name == "test_image_content") {
@@ -374,7 +372,7 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
         "Elicitation completed");
   }
   if (name == "test_reconnection") {
-    ctx.closeResponseStream();
+    ctx.releaseStream();
     std::this_thread::sleep_for(100ms);
     return textResult("Reconnection test completed successfully.");
   }
@@ -396,11 +394,11 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
     return textResult("logged through the request-scoped, logLevel-gated channel");
   }
   if (name == "test_trigger_tool_change") {
-    if (events != nullptr) events->toolsChanged();
+    host.toolsChanged();
     return textResult("tools list_changed published");
   }
   if (name == "test_trigger_prompt_change") {
-    if (events != nullptr) events->promptsChanged();
+    host.promptsChanged();
     return textResult("prompts list_changed published");
   }
   if (name == "test_input_required_result_elicitation") {
@@ -506,7 +504,7 @@ Outcome callConformanceTool(std::string_view name, const Json& arguments, CallCo
                                        ? args["region"].get<std::string>()
                                        : std::string("<none>")));
   }
-  return RpcError{protocol::errc::kInvalidParams, "Unknown tool: " + std::string(name), nullptr};
+  return Error{MCPH_INVALID_ARGUMENT, "Unknown tool: " + std::string(name)};
 }
 
-}  // namespace mcphost::connectors::conformance
+}  // namespace mcphost::plugins::conformance

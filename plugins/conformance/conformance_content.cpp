@@ -1,7 +1,7 @@
 
-#include "connectors/conformance/conformance_connector.hpp"
+#include "conformance_connector.hpp"
 
-namespace mcphost::connectors::conformance {
+namespace mcphost::plugins::conformance {
 
 namespace {
 
@@ -27,7 +27,7 @@ Json textResult(std::string text) {
   return {{"content", Json::array({{{"type", "text"}, {"text", std::move(text)}}})}};
 }
 
-const Json* acceptedContent(const CallContext& ctx, std::string_view key) {
+const Json* acceptedContent(const Call& ctx, const std::string& key) {
   const Json* answer = ctx.inputResponse(key);
   if (answer == nullptr || !answer->is_object()) return nullptr;
   auto action = answer->find("action");
@@ -54,13 +54,13 @@ Json conformancePrompts() {
   });
 }
 
-Outcome getConformancePrompt(std::string_view name, const Json& arguments, CallContext& ctx) {
+Outcome getConformancePrompt(std::string_view name, const Json& arguments, Call& ctx) {
   if (name == "test_simple_prompt") {
     return Json{{"messages", {textMessage("This is a simple prompt for testing.")}}};
   }
   if (name == "test_prompt_with_arguments") {
     if (stringArg(arguments, "arg1").empty() && stringArg(arguments, "arg2").empty()) {
-      return RpcError{protocol::errc::kInvalidParams, "Missing required arguments: arg1, arg2", nullptr};
+      return Error{MCPH_INVALID_ARGUMENT, "Missing required arguments: arg1, arg2"};
     }
     return Json{{"messages",
                  {textMessage("Prompt with arguments: arg1='" + stringArg(arguments, "arg1") + "', arg2='" +
@@ -68,8 +68,7 @@ Outcome getConformancePrompt(std::string_view name, const Json& arguments, CallC
   }
   if (name == "test_prompt_with_embedded_resource") {
     std::string uri = stringArg(arguments, "resourceUri");
-    if (uri.empty())
-      return RpcError{protocol::errc::kInvalidParams, "Missing required argument: resourceUri", nullptr};
+    if (uri.empty()) return Error{MCPH_INVALID_ARGUMENT, "Missing required argument: resourceUri"};
     Json resource = {
         {"uri", uri}, {"mimeType", "text/plain"}, {"text", "Embedded resource content for testing."}};
     return Json{{"messages",
@@ -95,7 +94,7 @@ Outcome getConformancePrompt(std::string_view name, const Json& arguments, CallC
     return Json{{"messages",
                  {textMessage("Use the following context: " + (*content)["context"].get<std::string>())}}};
   }
-  return RpcError{protocol::errc::kInvalidParams, "Unknown prompt: " + std::string(name), nullptr};
+  return Error{MCPH_INVALID_ARGUMENT, "Unknown prompt: " + std::string(name)};
 }
 
 Json conformanceResources() {
@@ -148,7 +147,7 @@ Outcome readConformanceResource(std::string_view uri) {
     Json body = {{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
     return contents({{"uri", uri}, {"mimeType", "application/json"}, {"text", body.dump()}});
   }
-  return RpcError{protocol::errc::kResourceNotFound, "Resource not found", {{"uri", uri}}};
+  return Error{MCPH_NOT_FOUND, "Resource not found: " + std::string(uri)};
 }
 
 Outcome completeConformance(const Json& ref, const Json& argument) {
@@ -168,44 +167,33 @@ Outcome completeConformance(const Json& ref, const Json& argument) {
   return Json{{"completion", {{"values", std::move(values)}, {"total", total}, {"hasMore", false}}}};
 }
 
-void ConformanceConnector::attach(ConnectorEvents* events) {
-  events_ = events;
+Json ConformanceConnector::describe() {
+  return Json{{"tools", conformanceTools()},
+              {"resources", conformanceResources()},
+              {"resourceTemplates", conformanceResourceTemplates()},
+              {"prompts", conformancePrompts()}};
 }
 
-Expected<Descriptor, RpcError> ConformanceConnector::describe() {
-  Descriptor d;
-  d.tools = conformanceTools();
-  d.resources = conformanceResources();
-  d.resourceTemplates = conformanceResourceTemplates();
-  d.prompts = conformancePrompts();
-  return d;
+Outcome ConformanceConnector::callTool(const std::string& name, const Json& arguments, Call& call) {
+  return callConformanceTool(name, arguments, call, host());
 }
 
-Outcome ConformanceConnector::callTool(std::string_view name, const Json& arguments, CallContext& ctx) {
-  return callConformanceTool(name, arguments, ctx, events_);
-}
-
-Outcome ConformanceConnector::readResource(std::string_view uri, CallContext& /*ctx*/) {
+Outcome ConformanceConnector::readResource(const std::string& uri, Call& /*call*/) {
   return readConformanceResource(uri);
 }
 
-Outcome ConformanceConnector::getPrompt(std::string_view name, const Json& arguments, CallContext& ctx) {
-  return getConformancePrompt(name, arguments, ctx);
+Outcome ConformanceConnector::getPrompt(const std::string& name, const Json& arguments, Call& call) {
+  return getConformancePrompt(name, arguments, call);
 }
 
 Outcome ConformanceConnector::complete(const Json& ref, const Json& argument, const Json& /*context*/,
-                                       CallContext& /*ctx*/) {
+                                       Call& /*call*/) {
   return completeConformance(ref, argument);
 }
 
-// Subscriptions are tracked per session by the host; the fixture's resources never change on
-// their own, so there is nothing to record here.
-Outcome ConformanceConnector::subscribe(std::string_view /*uri*/) {
-  return Json::object();
-}
+}  // namespace mcphost::plugins::conformance
 
-Outcome ConformanceConnector::unsubscribe(std::string_view /*uri*/) {
-  return Json::object();
-}
-
-}  // namespace mcphost::connectors::conformance
+// The fixture's handlers are concurrent: the suites run slow, cancellable and input-waiting
+// tools side by side.
+MCPHOST_CONNECTOR(mcphost::plugins::conformance::ConformanceConnector, "conformance", "1.0.0",
+                  MCPH_CONNECTOR_CONCURRENT)

@@ -1,0 +1,322 @@
+#include "app/connector_factory.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "connectors/manifest.hpp"
+#include "mcphost/connector.h"
+#include "observe/log.hpp"
+#include "sandbox/sandbox.hpp"
+
+namespace mcphost::app {
+
+namespace fs = std::filesystem;
+using connectors::Json;
+using connectors::RpcError;
+
+namespace {
+
+std::string executableDir() {
+  std::error_code ec;
+  const auto self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : self.parent_path().string();
+}
+
+Expected<std::string, std::string> findManifest(const config::Config& cfg,
+                                                const config::ConnectorConfig& cc) {
+  if (!cc.manifest.empty()) {
+    fs::path p(cc.manifest);
+    if (p.is_relative()) p = fs::path(cfg.path).parent_path() / p;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) return unexpected("manifest " + p.string() + " does not exist");
+    return fs::absolute(p).lexically_normal().string();
+  }
+  std::vector<std::string> dirs = cfg.connectorPaths;
+  if (dirs.empty()) dirs.push_back(defaultConnectorPath());
+  std::string searched;
+  for (const auto& dir : dirs) {
+    fs::path p = fs::path(dir) / cc.connector / "connector.json";
+    if (p.is_relative()) p = fs::path(cfg.path).parent_path() / p;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return fs::absolute(p).lexically_normal().string();
+    searched += (searched.empty() ? "" : ", ") + p.string();
+  }
+  return unexpected("connector '" + cc.connector + "' is not installed (looked for " + searched +
+                    "); install it, or set connector_paths or manifest");
+}
+
+Expected<std::string, std::string> readSecret(const std::string& name, const config::SecretSource& source) {
+  if (!source.env.empty()) {
+    const char* value = std::getenv(source.env.c_str());
+    if (value == nullptr) {
+      return unexpected("secret '" + name + "': environment variable " + source.env + " is not set");
+    }
+    return std::string(value);
+  }
+  std::ifstream in(source.file, std::ios::binary);
+  if (!in) return unexpected("secret '" + name + "': cannot read " + source.file);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string value = buffer.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  return value;
+}
+
+Json sandboxFor(const connectors::ConnectorManifest& m, const config::ConnectorConfig& cc) {
+  Json ro = Json::array();
+  for (const auto& p : sandbox::defaultReadOnlyPaths()) ro.push_back(p);
+  ro.push_back(fs::path(m.library).parent_path().string());
+  for (const auto& p : m.readPaths) ro.push_back(p);
+  Json rw = Json::array();
+  for (const auto& p : sandbox::defaultReadWritePaths()) rw.push_back(p);
+  for (const auto& p : m.writePaths) rw.push_back(p);
+  Json s = {{"disabled", !cc.sandbox},
+            {"readOnlyPaths", std::move(ro)},
+            {"readWritePaths", std::move(rw)},
+            {"network", m.network},
+            {"allowProcesses", m.limits.maxProcesses > 0},
+            {"maxProcesses", m.limits.maxProcesses},
+            {"maxOpenFiles", m.limits.maxOpenFiles == 0 ? 256 : m.limits.maxOpenFiles},
+            {"cpuSeconds", m.limits.cpuSeconds},
+            {"memoryBytes", m.limits.memoryBytes},
+            {"pidsMax", m.limits.maxProcesses + 64}};
+#ifndef MCPHOST_SANITIZE
+  // Sanitizer runtimes reserve terabytes of shadow memory; an address-space cap breaks them.
+  s["addressSpaceBytes"] = m.limits.addressSpaceBytes;
+#endif
+  if (::geteuid() == 0) {
+    s["runAsUid"] = 65534;  // nobody: a compromised connector holds no host privilege
+    s["runAsGid"] = 65534;
+  }
+  return s;
+}
+
+void applyPolicy(connectors::SupervisorPolicy& p, const config::ConnectorConfig& cc) {
+  p.workers = cc.workers;
+  p.startTimeout = cc.startTimeout;
+  p.callTimeout = cc.callTimeout;
+  p.taskTimeout = cc.taskTimeout;
+  p.cancelGrace = cc.cancelGrace;
+  p.pingInterval = cc.pingInterval;
+  p.backoffInitial = cc.backoff;
+  p.backoffMax = cc.backoffMax;
+  p.crashLoopCount = cc.crashLoopCount;
+  p.crashLoopWindow = cc.crashLoopWindow;
+  p.recycleAfterCalls = cc.recycleAfterCalls;
+  p.recycleAfterIdle = cc.recycleAfterIdle;
+}
+
+Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeNative(
+    const config::Config& cfg, const config::ConnectorConfig& cc) {
+  auto manifestPath = findManifest(cfg, cc);
+  if (!manifestPath) return unexpected(manifestPath.error());
+  auto manifest = connectors::loadManifest(*manifestPath);
+  if (!manifest) return unexpected(manifest.error());
+  if (auto ok = connectors::verifyLibrary(*manifest); !ok) return unexpected(ok.error());
+  if (auto ok = connectors::checkAbi(*manifest, MCPH_ABI_MAJOR, MCPH_ABI_MINOR); !ok)
+    return unexpected(ok.error());
+  if (auto ok = connectors::validateConnectorConfig(*manifest, cc.settings, cc.id); !ok)
+    return unexpected(ok.error());
+
+  connectors::WorkerSpec spec;
+  spec.connectorId = cc.id;
+  spec.workerBinary = workerBinaryPath();
+  spec.manifestName = manifest->name;
+  spec.library = manifest->library;
+  spec.sha256 = manifest->sha256;
+  spec.config = cc.settings;
+  for (const auto& secret : manifest->secrets) spec.declaredSecrets.push_back(secret.name);
+  for (const auto& [name, source] : cc.secrets) {
+    if (std::find(spec.declaredSecrets.begin(), spec.declaredSecrets.end(), name) ==
+        spec.declaredSecrets.end()) {
+      return unexpected("secret '" + name + "' is not declared by connector " + manifest->name +
+                        " (declared: " +
+                        [&] {
+                          std::string all;
+                          for (const auto& d : spec.declaredSecrets) all += (all.empty() ? "" : ", ") + d;
+                          return all.empty() ? std::string("none") : all;
+                        }() +
+                        ")");
+    }
+    auto value = readSecret(name, source);
+    if (!value) return unexpected(value.error());
+    spec.secrets[name] = std::move(value.value());
+  }
+  const auto missing = connectors::missingRequiredSecrets(
+      *manifest, [&](std::string_view name) { return spec.secrets.contains(std::string(name)); });
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
+    return unexpected("connector " + manifest->name + " requires the secret(s) " + names +
+                      "; add them under secrets: with {env: VAR} or {file: PATH}");
+  }
+  spec.sandbox = sandboxFor(*manifest, cc);
+  spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "MCPHOST_CONNECTOR=" + cc.id};
+#ifdef MCPHOST_SANITIZE
+  // LeakSanitizer stops the world with ptrace, which the sandbox forbids.
+  spec.env.push_back("ASAN_OPTIONS=detect_leaks=0");
+#endif
+  if (!cc.sandbox) {
+    log::warn("startup", "the sandbox is DISABLED for this connector (sandbox: false); use only to debug",
+              {{"connector", cc.id}});
+  }
+  applyPolicy(spec.policy, cc);
+  return connectors::WorkerConnector::create(std::move(spec));
+}
+
+// Stands in for an instance whose manifest, library or config failed validation: it offers
+// nothing and says why on every request.
+class UnavailableConnector final : public connectors::Connector {
+ public:
+  UnavailableConnector(std::string id, std::string why)
+      : error_{protocol::errc::kInternalError,
+               "connector '" + id + "' is unavailable: " + why,
+               {{"connector", id}, {"state", "invalid"}}} {}
+  void attach(connectors::ConnectorEvents* /*events*/) override {}
+  Expected<connectors::Descriptor, RpcError> describe() override { return unexpected(error_); }
+  connectors::Outcome callTool(std::string_view, const Json&, connectors::CallContext&) override {
+    return error_;
+  }
+  connectors::Outcome readResource(std::string_view, connectors::CallContext&) override { return error_; }
+  connectors::Outcome getPrompt(std::string_view, const Json&, connectors::CallContext&) override {
+    return error_;
+  }
+  connectors::Outcome complete(const Json&, const Json&, const Json&, connectors::CallContext&) override {
+    return error_;
+  }
+  connectors::Outcome subscribe(std::string_view) override { return error_; }
+  connectors::Outcome unsubscribe(std::string_view) override { return error_; }
+
+ private:
+  RpcError error_;
+};
+
+// An upstream Streamable HTTP MCP server. Only the configured headers go upstream (never the
+// client's own credentials); a "secret:NAME" value is read from the instance's secrets.
+Expected<std::shared_ptr<connectors::RemoteConnector>, std::string> makeRemote(
+    const config::Config& cfg, const config::ConnectorConfig& cc) {
+  if (auto endpoint = connectors::remote::parseEndpoint(cc.url); !endpoint)
+    return unexpected(endpoint.error());
+  connectors::RemoteSpec spec;
+  spec.connectorId = cc.id;
+  spec.url = cc.url;
+  for (const auto& [name, value] : cc.headers) {
+    if (!value.starts_with("secret:")) {
+      spec.headers[name] = value;
+      continue;
+    }
+    const std::string secret = value.substr(7);
+    const auto source = cc.secrets.find(secret);
+    if (source == cc.secrets.end()) {
+      return unexpected("header '" + name + "' takes secret '" + secret +
+                        "', which is not listed under secrets: (add {env: VAR} or {file: PATH})");
+    }
+    auto resolved = readSecret(secret, source->second);
+    if (!resolved) return unexpected(resolved.error());
+    spec.headers[name] = std::move(resolved.value());
+  }
+  spec.callTimeout = cc.callTimeout;
+  spec.startTimeout = cc.startTimeout;
+  spec.backoffInitial = cc.backoff;
+  spec.backoffMax = std::min<std::chrono::milliseconds>(cc.backoffMax, std::chrono::seconds(30));
+  spec.maxJsonDepth = cfg.server.maxJsonDepth;
+  return connectors::RemoteConnector::create(std::move(spec));
+}
+
+// An external MCP server (stdio transport) under the same supervisor and sandbox as a native
+// connector. It may start processes (npx, node, python launchers do) but sees only the system
+// folders, its own program's folder and the paths the operator lists.
+Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeStdio(
+    const config::Config& cfg, const config::ConnectorConfig& cc) {
+  connectors::WorkerSpec spec;
+  spec.connectorId = cc.id;
+  spec.workerBinary = workerBinaryPath();
+  spec.mcpStdio = true;
+  spec.command = cc.command;
+  spec.args = cc.args;
+  spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent"};
+  for (const auto& [k, v] : cc.env) spec.env.push_back(k + "=" + v);
+#ifdef MCPHOST_SANITIZE
+  spec.env.push_back("ASAN_OPTIONS=detect_leaks=0");
+#endif
+  Json ro = Json::array();
+  for (const auto& p : sandbox::defaultReadOnlyPaths()) ro.push_back(p);
+  for (const char* p : {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/opt", "/dev/random"})
+    ro.push_back(p);
+  auto resolve = [&](const std::string& path) {
+    fs::path p(path);
+    if (p.is_relative()) p = fs::absolute(fs::path(cfg.path).parent_path() / p);
+    return p.lexically_normal().string();
+  };
+  if (cc.command.find('/') != std::string::npos)
+    ro.push_back(fs::path(resolve(cc.command)).parent_path().string());
+  for (const auto& p : cc.readPaths) ro.push_back(resolve(p));
+  Json rw = Json::array();
+  for (const auto& p : sandbox::defaultReadWritePaths()) rw.push_back(p);
+  for (const auto& p : cc.writePaths) rw.push_back(resolve(p));
+  spec.sandbox = {
+      {"disabled", !cc.sandbox}, {"readOnlyPaths", std::move(ro)}, {"readWritePaths", std::move(rw)},
+      {"network", cc.network},   {"allowProcesses", true},         {"maxOpenFiles", 1024},
+      {"pidsMax", 256}};
+  if (::geteuid() == 0) {
+    spec.sandbox["runAsUid"] = 65534;
+    spec.sandbox["runAsGid"] = 65534;
+  }
+  applyPolicy(spec.policy, cc);
+  return connectors::WorkerConnector::create(std::move(spec));
+}
+
+}  // namespace
+
+std::string defaultConnectorPath() {
+  return (fs::path(executableDir()).parent_path() / "lib" / "mcphost" / "connectors").string();
+}
+
+std::string workerBinaryPath() {
+  return (fs::path(executableDir()) / "mcphost-worker").string();
+}
+
+ConnectorSet makeConnectors(const config::Config& cfg) {
+  ConnectorSet set;
+  for (const auto& cc : cfg.connectors) {
+    if (cc.type == "remote") {
+      auto remote = makeRemote(cfg, cc);
+      if (!remote) {
+        const std::string problem =
+            cfg.path + ":" + std::to_string(cc.line) + ": connector '" + cc.id + "': " + remote.error();
+        log::error("startup", "connector instance cannot be started; serving without it",
+                   {{"connector", cc.id}, {"error", problem}});
+        set.problems.push_back(problem);
+        set.invalid[cc.id] = remote.error();
+        set.instances.push_back(
+            {cc.id, cc.prefix, std::make_shared<UnavailableConnector>(cc.id, remote.error())});
+        continue;
+      }
+      set.instances.push_back({cc.id, cc.prefix, *remote});
+      set.remotes.emplace_back(cc.id, *remote);
+      continue;
+    }
+    auto worker = cc.type == "stdio" ? makeStdio(cfg, cc) : makeNative(cfg, cc);
+    if (!worker) {
+      const std::string problem =
+          cfg.path + ":" + std::to_string(cc.line) + ": connector '" + cc.id + "': " + worker.error();
+      log::error("startup", "connector instance cannot be started; serving without it",
+                 {{"connector", cc.id}, {"error", problem}});
+      set.problems.push_back(problem);
+      set.invalid[cc.id] = worker.error();
+      set.instances.push_back(
+          {cc.id, cc.prefix, std::make_shared<UnavailableConnector>(cc.id, worker.error())});
+      continue;
+    }
+    set.instances.push_back({cc.id, cc.prefix, *worker});
+    set.workers.emplace_back(cc.id, *worker);
+  }
+  return set;
+}
+
+}  // namespace mcphost::app
