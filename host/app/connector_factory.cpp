@@ -173,7 +173,7 @@ Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeNative(
 // nothing and says why on every request.
 class UnavailableConnector final : public connectors::Connector {
  public:
-  UnavailableConnector(std::string id, std::string why)
+  UnavailableConnector(const std::string& id, const std::string& why)
       : error_{protocol::errc::kInternalError,
                "connector '" + id + "' is unavailable: " + why,
                {{"connector", id}, {"state", "invalid"}}} {}
@@ -213,8 +213,10 @@ Expected<std::shared_ptr<connectors::RemoteConnector>, std::string> makeRemote(
     const std::string secret = value.substr(7);
     const auto source = cc.secrets.find(secret);
     if (source == cc.secrets.end()) {
-      return unexpected("header '" + name + "' takes secret '" + secret +
-                        "', which is not listed under secrets: (add {env: VAR} or {file: PATH})");
+      std::string problem = "header '";
+      problem.append(name).append("' takes secret '").append(secret);
+      problem += "', which is not listed under secrets: (add {env: VAR} or {file: PATH})";
+      return unexpected(std::move(problem));
     }
     auto resolved = readSecret(secret, source->second);
     if (!resolved) return unexpected(resolved.error());
@@ -240,7 +242,7 @@ Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeStdio(
   spec.command = cc.command;
   spec.args = cc.args;
   spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent"};
-  for (const auto& [k, v] : cc.env) spec.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : cc.env) spec.env.push_back(std::string(k).append("=").append(v));
 #ifdef MCPHOST_SANITIZE
   spec.env.push_back("ASAN_OPTIONS=detect_leaks=0");
 #endif

@@ -367,7 +367,7 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     if (const YAML::Node secrets = c["secrets"]; secrets && !r.failed()) {
       for (const auto& kv : secrets) {
         const std::string name = kv.first.as<std::string>();
-        const std::string sp = path + ".secrets." + name;
+        const std::string sp = std::string(path).append(".secrets.").append(name);
         const YAML::Node source = kv.second;
         r.allowKeys(source, sp, {"env", "file"});
         SecretSource src;

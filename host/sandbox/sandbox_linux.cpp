@@ -369,7 +369,7 @@ int threadCount() {
   std::istringstream in(readFile("/proc/self/status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+    if (line.rfind("Threads:", 0) == 0) return static_cast<int>(std::strtol(line.c_str() + 8, nullptr, 10));
   }
   return 1;
 }

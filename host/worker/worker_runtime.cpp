@@ -29,7 +29,7 @@ mcph_status copyOut(const std::string& value, char* buf, size_t cap, size_t* len
   *len = value.size();
   if (value.empty()) return MCPH_OK;
   if (buf == nullptr || cap < value.size()) return MCPH_OUT_OF_RANGE;
-  std::memcpy(buf, value.data(), value.size());
+  std::copy(value.begin(), value.end(), buf);  // bytes, not a C string: no terminator
   return MCPH_OK;
 }
 

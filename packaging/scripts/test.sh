@@ -13,7 +13,8 @@ step "dependencies"
 ./packaging/scripts/install-deps.sh
 
 step "format check (clang-format)"
-mapfile -t sources < <(git ls-files 'host/*.cpp' 'host/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 'bench/*.cpp' 'sdk/*.h' 'sdk/*.hpp')
+mapfile -t sources < <(git ls-files 'host/*.cpp' 'host/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 'tests/*.c' 'bench/*.cpp' \
+  'sdk/*.h' 'sdk/*.hpp' 'sdk/*.c' 'sdk/*.cpp' 'plugins/*.cpp' 'plugins/*.hpp')
 clang-format --dry-run -Werror "${sources[@]}"
 
 step "release build"
@@ -21,15 +22,19 @@ cmake --preset release >/dev/null
 cmake --build --preset release
 
 step "static analysis (clang-tidy, warnings are errors)"
-run-clang-tidy-14 -p build/release -j 2 -quiet 'host/.*\.cpp$' 'tests/(unit|integration)/.*\.cpp$' 'bench/.*\.cpp$' \
+run-clang-tidy-14 -p build/release -j 2 -quiet 'host/.*\.cpp$' 'tests/(unit|integration|connectors)/.*\.cpp$' \
+  'bench/.*\.cpp$' 'plugins/.*\.cpp$' \
   > build/release/clang-tidy.log 2>&1 || { grep -E 'error:|warning:' build/release/clang-tidy.log | sort -u; exit 1; }
 
 step "release tests (unit, integration, conformance, interop)"
 ctest --preset release
 
+step "connector SDK: install it alone, build and test sdk/examples against the installed package only"
+./packaging/scripts/sdk-example.sh
+
 step "ASan/UBSan build and tests (unit, integration)"
 cmake --preset dev >/dev/null
-cmake --build --preset dev --target mcphost mcphost_unit_tests mcphost_integration_tests
+cmake --build --preset dev
 ASAN_OPTIONS=detect_leaks=1 ctest --preset dev -E 'conformance|interop'
 
 step "fuzz the JSON-RPC and HTTP parsers for ${FUZZ_SECONDS}s each (libFuzzer)"

@@ -81,7 +81,7 @@ class Host {
                     {{"protocolVersion", "2025-11-25"},
                      {"capabilities", Json::object()},
                      {"clientInfo", {{"name", "it"}, {"version", "1"}}}}}});
-    const std::string session = r.header("mcp-session-id");
+    std::string session = r.header("mcp-session-id");
     if (session.empty())
       throw std::runtime_error("initialize failed: " + std::to_string(r.status) + " " + r.body);
     post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, session);
@@ -192,7 +192,7 @@ TEST_CASE("a remote connector federates an upstream: tools, resources, prompts, 
                           session)
                     .lastMessage();
   INFO(prompt.dump());
-  CHECK(prompt["result"]["messages"].size() >= 1);
+  CHECK_FALSE(prompt["result"]["messages"].empty());
 
   // A tool execution error is a result and passes through unchanged.
   r = front.call(session, 6, "up__test_error_handling");

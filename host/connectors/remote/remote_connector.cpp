@@ -211,8 +211,8 @@ Expected<Descriptor, RpcError> RemoteConnector::describe() {
 
 Outcome RemoteConnector::callTool(std::string_view name, const Json& arguments, CallContext& ctx) {
   Json params = {{"name", name}, {"arguments", arguments.is_object() ? arguments : Json::object()}};
-  return toOutcome(roundTrip("tools/call", std::move(params), &ctx, spec_.callTimeout,
-                             "tools/call '" + std::string(name) + "'"));
+  return toOutcome(
+      roundTrip("tools/call", params, &ctx, spec_.callTimeout, "tools/call '" + std::string(name) + "'"));
 }
 
 Outcome RemoteConnector::readResource(std::string_view uri, CallContext& ctx) {
@@ -223,16 +223,15 @@ Outcome RemoteConnector::readResource(std::string_view uri, CallContext& ctx) {
 Outcome RemoteConnector::getPrompt(std::string_view name, const Json& arguments, CallContext& ctx) {
   Json params = {{"name", name}};
   if (arguments.is_object() && !arguments.empty()) params["arguments"] = arguments;
-  return toOutcome(roundTrip("prompts/get", std::move(params), &ctx, spec_.callTimeout,
-                             "prompts/get '" + std::string(name) + "'"));
+  return toOutcome(
+      roundTrip("prompts/get", params, &ctx, spec_.callTimeout, "prompts/get '" + std::string(name) + "'"));
 }
 
 Outcome RemoteConnector::complete(const Json& ref, const Json& argument, const Json& context,
                                   CallContext& ctx) {
   Json params = {{"ref", ref}, {"argument", argument}};
   if (!context.is_null()) params["context"] = context;
-  return toOutcome(
-      roundTrip("completion/complete", std::move(params), &ctx, spec_.callTimeout, "completion/complete"));
+  return toOutcome(roundTrip("completion/complete", params, &ctx, spec_.callTimeout, "completion/complete"));
 }
 
 Outcome RemoteConnector::subscribe(std::string_view uri) {
@@ -258,8 +257,8 @@ Outcome RemoteConnector::unsubscribe(std::string_view uri) {
                              "resources/unsubscribe '" + std::string(uri) + "'"));
 }
 
-RemoteConnector::Result RemoteConnector::roundTrip(const std::string& method, Json params, CallContext* ctx,
-                                                   std::chrono::milliseconds timeout,
+RemoteConnector::Result RemoteConnector::roundTrip(const std::string& method, const Json& params,
+                                                   CallContext* ctx, std::chrono::milliseconds timeout,
                                                    const std::string& label) {
   try {
     return exchangeWithRetry(method, params, ctx, timeout, label);

@@ -93,7 +93,7 @@ class RemoteConnector final : public Connector {
   };
   using Result = Expected<Json, RpcError>;
 
-  Result roundTrip(const std::string& method, Json params, CallContext* ctx,
+  Result roundTrip(const std::string& method, const Json& params, CallContext* ctx,
                    std::chrono::milliseconds timeout, const std::string& label);
   Result exchangeWithRetry(const std::string& method, const Json& params, CallContext* ctx,
                            std::chrono::milliseconds timeout, const std::string& label);

@@ -82,7 +82,7 @@ std::string readBody(std::istream& in, std::size_t cap) {
 // the connection.
 bool drainToEnd(std::istream& in, Poco::Net::HTTPClientSession& http) {
   try {
-    http.socket().setReceiveTimeout(Poco::Timespan(250 * 1000));
+    http.socket().setReceiveTimeout(Poco::Timespan(Poco::Timespan::TimeDiff{250} * 1000));
     std::streambuf* buf = in.rdbuf();
     for (std::size_t n = 0; n < 65536; ++n) {
       if (buf->sbumpc() == std::char_traits<char>::eof()) return true;
@@ -140,16 +140,17 @@ bool Exchange::aborted() const {
   return aborted_;
 }
 
-HttpClient::HttpClient(Endpoint endpoint, std::map<std::string, std::string> headers, HttpLimits limits)
+HttpClient::HttpClient(Endpoint endpoint, const std::map<std::string, std::string>& headers,
+                       HttpLimits limits)
     : endpoint_(std::move(endpoint)), limits_(limits) {
-  for (auto& [name, value] : headers) {
+  for (const auto& [name, value] : headers) {
     if (reservedHeader(name) || value.find_first_of("\r\n") != std::string::npos) {
       // Never the value: it is usually a credential.
       log::warn("remote", "configured header ignored (reserved by the transport, or holds a line break)",
                 {{"header", name}, {"url", endpoint_.display}});
       continue;
     }
-    headers_.emplace(name, std::move(value));
+    headers_.emplace(name, value);
   }
   if (endpoint_.https) {
     // Certificate and host name verification are always on: VERIFY_STRICT makes Poco check the

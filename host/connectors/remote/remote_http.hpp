@@ -85,7 +85,7 @@ struct HttpLimits {
 class HttpClient {
  public:
   // Throws Poco::Exception when the TLS context cannot be set up (the caller reports it).
-  HttpClient(Endpoint endpoint, std::map<std::string, std::string> headers, HttpLimits limits);
+  HttpClient(Endpoint endpoint, const std::map<std::string, std::string>& headers, HttpLimits limits);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -179,7 +179,7 @@ RemoteConnector::Result RemoteConnector::listAll(const char* method, const char*
   for (std::size_t page = 0; page < spec_.maxListPages; ++page) {
     Json params = Json::object();
     if (cursor.is_string()) params["cursor"] = cursor;
-    auto result = roundTrip(method, std::move(params), nullptr, spec_.callTimeout, method);
+    auto result = roundTrip(method, params, nullptr, spec_.callTimeout, method);
     if (!result) {
       if (result.error().code == errc::kMethodNotFound) return Json::array();
       return result;

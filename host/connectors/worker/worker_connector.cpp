@@ -297,11 +297,11 @@ Outcome WorkerConnector::request(const std::string& method, Json params, CallCon
       cancelledAt = Clock::now();
       if (!call->cancelSent) {
         call->cancelSent = true;
-        auto p = process;
         lock.unlock();
-        p->send(Json{{"jsonrpc", "2.0"},
-                     {"method", "notifications/cancelled"},
-                     {"params", {{"requestId", call->id}, {"reason", "the client cancelled the request"}}}});
+        process->send(
+            Json{{"jsonrpc", "2.0"},
+                 {"method", "notifications/cancelled"},
+                 {"params", {{"requestId", call->id}, {"reason", "the client cancelled the request"}}}});
         lock.lock();
       }
     }

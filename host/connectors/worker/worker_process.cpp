@@ -112,13 +112,16 @@ Expected<std::unique_ptr<WorkerProcess>, std::string> WorkerProcess::spawn(const
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<std::string> argvStore;
+  argvStore.reserve(launch.args.size() + 1);
   argvStore.push_back(launch.program);
   for (const auto& a : launch.args) argvStore.push_back(a);
   std::vector<char*> argv;
+  argv.reserve(argvStore.size() + 1);
   for (auto& a : argvStore) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> envStore = launch.env;
   std::vector<char*> envp;
+  envp.reserve(envStore.size() + 1);
   for (auto& e : envStore) envp.push_back(e.data());
   envp.push_back(nullptr);
 
