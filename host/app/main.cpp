@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
     policy.readOnlyPaths.push_back(mcphost::app::defaultConnectorPath());
     policy.readWritePaths = mcphost::sandbox::defaultReadWritePaths();
     policy.networkNone = true;
+#ifndef MCPHOST_SANITIZE  // sanitizer runtimes reserve terabytes of address space
     policy.addressSpaceBytes = std::uint64_t{4} << 30;
+#endif
     policy.maxOpenFiles = 64;
     policy.memoryBytes = std::uint64_t{256} << 20;
     policy.pidsMax = 64;

@@ -17,6 +17,7 @@ struct Catalog::Snapshot {
   std::map<std::string, Target, std::less<>> resourceIndex;
   std::vector<std::pair<std::string, Target>> templateIndex;
   std::vector<std::string> unavailable;
+  std::map<std::string, std::string, std::less<>> unavailableReasons;  // id -> why
 };
 
 class Catalog::Events final : public ConnectorEvents {
@@ -105,6 +106,7 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
       log::warn("catalog", "connector is unavailable; its items are left out",
                 {{"connector", instance.id}, {"error", described.error().message}});
       snap->unavailable.push_back(instance.id);
+      snap->unavailableReasons[instance.id] = described.error().message;
       continue;
     }
     auto exposedName = [&](const std::string& local) {
@@ -247,6 +249,16 @@ std::vector<std::string> Catalog::connectorIds() const {
   std::vector<std::string> ids;
   for (const auto& i : instances_) ids.push_back(i.id);
   return ids;
+}
+
+std::optional<std::string> Catalog::unavailableReason(std::string_view exposedName) const {
+  auto snap = snapshot();
+  for (const auto& instance : instances_) {
+    if (!instance.prefixed || !exposedName.starts_with(instance.id + separator_)) continue;
+    auto it = snap->unavailableReasons.find(instance.id);
+    if (it != snap->unavailableReasons.end()) return it->second;
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> Catalog::unavailableConnectors() const {

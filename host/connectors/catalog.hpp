@@ -51,6 +51,8 @@ class Catalog {
   [[nodiscard]] std::optional<Target> findTemplate(std::string_view uriTemplate) const;
   [[nodiscard]] std::vector<std::string> connectorIds() const;
   [[nodiscard]] std::vector<std::string> unavailableConnectors() const;
+  // Why the connector whose prefix this exposed name carries is unavailable, if it is.
+  [[nodiscard]] std::optional<std::string> unavailableReason(std::string_view exposedName) const;
 
  private:
   struct Snapshot;

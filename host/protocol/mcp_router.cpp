@@ -397,7 +397,13 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
   }
   const std::string toolName = name->get<std::string>();
   auto target = catalog_.findTool(toolName);
-  if (!target) return unexpected(invalidParams("Unknown tool: " + toolName, {{"name", toolName}}));
+  if (!target) {
+    // A tool of a connector that is down is not listed; say why rather than "unknown".
+    if (auto why = catalog_.unavailableReason(toolName)) {
+      return unexpected(invalidParams("Unknown tool: " + toolName + " (" + *why + ")", {{"name", toolName}}));
+    }
+    return unexpected(invalidParams("Unknown tool: " + toolName, {{"name", toolName}}));
+  }
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
   auto result = runWithInput(
       [&](connectors::CallContext& ctx) {

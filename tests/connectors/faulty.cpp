@@ -37,7 +37,9 @@ std::string errnoText(const char* what) {
 
 class Faulty final : public mcphost::sdk::Connector {
  public:
-  Faulty(Host& host, const Json& /*config*/) : Connector(host) {
+  Faulty(Host& host, const Json& config) : Connector(host) {
+    // A slow backend at start-up: create() takes this long (start-up timeout tests).
+    std::this_thread::sleep_for(std::chrono::milliseconds(config.value("startDelayMs", 0)));
     tools().add(tool("ok"), [](const Json&, Call&) -> Outcome { return textResult("ok"); });
     tools().add(tool("segfault"), [](const Json&, Call&) -> Outcome {
       std::raise(SIGSEGV);

@@ -122,7 +122,7 @@ void RemoteConnector::shutdown() {
 }
 
 void RemoteConnector::attach(ConnectorEvents* events) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(eventsMutex_);
   events_ = events;
 }
 

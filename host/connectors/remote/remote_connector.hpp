@@ -124,7 +124,8 @@ class RemoteConnector final : public Connector {
   std::unique_ptr<remote::HttpClient> http_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::mutex initMutex_;  // one initialize at a time
+  std::mutex initMutex_;    // one initialize at a time
+  std::mutex eventsMutex_;  // guards events_ and is held while publishing through it
   ConnectorEvents* events_ = nullptr;
   State state_ = State::kStarting;
   std::string lastError_;

@@ -161,12 +161,9 @@ void RemoteConnector::onServerMessage(Json&& message, const Session& session) {
   }
   if (method == "notifications/resources/updated") {
     const std::string uri = str(message.value("params", Json::object()), "uri");
-    ConnectorEvents* events = nullptr;
-    {
-      std::lock_guard lock(mutex_);
-      events = events_;
-    }
-    if (events != nullptr && !uri.empty()) events->resourceUpdated(uri);
+    // Held across the call: attach(nullptr) (the catalog going away) waits for it.
+    std::lock_guard eventsLock(eventsMutex_);
+    if (events_ != nullptr && !uri.empty()) events_->resourceUpdated(uri);
   }
   // Progress and log messages outside a request (the GET stream) belong to no call: dropped.
 }
@@ -236,11 +233,9 @@ bool RemoteConnector::refresh(int notified, bool publish) {
 }
 
 void RemoteConnector::publishChanges(const Json& before, const Json& after, int notified) {
-  ConnectorEvents* events = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    events = events_;
-  }
+  // Held across the calls: attach(nullptr) (the catalog going away) waits for them.
+  std::lock_guard eventsLock(eventsMutex_);
+  ConnectorEvents* events = events_;
   if (events == nullptr) return;
   auto part = [](const Json& d, const char* key) {
     return d.is_object() && d.contains(key) ? d[key] : Json();

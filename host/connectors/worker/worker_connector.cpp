@@ -80,7 +80,7 @@ WorkerConnector::~WorkerConnector() {
 }
 
 void WorkerConnector::attach(ConnectorEvents* events) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(eventsMutex_);  // waits for a publish in progress
   events_ = events;
 }
 

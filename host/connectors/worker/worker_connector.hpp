@@ -103,6 +103,7 @@ class WorkerConnector final : public Connector, public std::enable_shared_from_t
   void onExit(Slot& slot, std::uint64_t generation, const std::string& reason);
   void failSlot(Slot& slot, const std::string& why);
   void recordFailure(const std::string& why);
+  void removeCgroup(pid_t pid) const;
   // publish: tell the catalog when the lists changed (not during the first start, which the
   // catalog itself is waiting for).
   bool refreshDescriptor(std::unique_lock<std::mutex>& lock, bool publish = true);
@@ -118,6 +119,9 @@ class WorkerConnector final : public Connector, public std::enable_shared_from_t
   RpcError unavailableError() const;
 
   WorkerSpec spec_;
+  // Guards events_ and is held while publishing through it, so attach(nullptr) (the catalog
+  // going away) waits for a publish in progress. Never taken while holding mutex_.
+  std::mutex eventsMutex_;
   ConnectorEvents* events_ = nullptr;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -7,6 +7,7 @@
 #include "connectors/worker/worker_connector.hpp"
 #include "connectors/worker/worker_slot.hpp"
 #include "observe/log.hpp"
+#include "sandbox/sandbox.hpp"
 
 namespace mcphost::connectors {
 
@@ -96,9 +97,9 @@ void WorkerConnector::onMessage(Slot& slot, std::uint64_t generation, Json&& mes
     changed_.notify_all();
   } else if (m == "notifications/resources/updated") {
     const std::string uri = params.value("uri", "");
-    auto* events = events_;
     lock.unlock();
-    if (events != nullptr && !uri.empty()) events->resourceUpdated(uri);
+    std::lock_guard eventsLock(eventsMutex_);
+    if (events_ != nullptr && !uri.empty()) events_->resourceUpdated(uri);
   } else if (m == "mcphost/log") {
     const std::string level = params.value("level", "info");
     const std::string text = params.value("message", "");
@@ -140,7 +141,10 @@ void WorkerConnector::onExit(Slot& slot, std::uint64_t generation, const std::st
   }
   slot.pending.clear();
   slot.pingId = 0;
-  if (slot.process) graveyard_.push_back(std::move(slot.process));
+  if (slot.process) {
+    removeCgroup(slot.process->pid());
+    graveyard_.push_back(std::move(slot.process));
+  }
   slot.state = Slot::State::kDown;
   if (wasReady && !deliberate) {
     ++crashes_;
@@ -149,6 +153,17 @@ void WorkerConnector::onExit(Slot& slot, std::uint64_t generation, const std::st
     recordFailure("its worker " + reason);
   }
   changed_.notify_all();
+}
+
+// The worker made itself a cgroup (when limits asked for one); it is empty once the worker is
+// reaped, and would otherwise pile up with every restart.
+void WorkerConnector::removeCgroup(pid_t pid) const {
+  sandbox::Policy policy;
+  policy.connectorId = spec_.connectorId;
+  policy.memoryBytes = spec_.sandbox.value("memoryBytes", std::uint64_t{0});
+  policy.pidsMax = spec_.sandbox.value("pidsMax", std::uint64_t{0});
+  const std::string dir = sandbox::cgroupDirFor(policy, pid);
+  if (!dir.empty()) ::rmdir(dir.c_str());
 }
 
 void WorkerConnector::recordFailure(const std::string& why) {
@@ -240,11 +255,8 @@ bool WorkerConnector::refreshDescriptor(std::unique_lock<std::mutex>& lock, bool
 }
 
 void WorkerConnector::publishDescriptorChanges(const Json& before, const Json& after) {
-  ConnectorEvents* events = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    events = events_;
-  }
+  std::lock_guard eventsLock(eventsMutex_);
+  ConnectorEvents* events = events_;
   if (events == nullptr) return;
   auto part = [](const Json& d, const char* key) {
     return d.is_object() && d.contains(key) ? d[key] : Json();
@@ -259,11 +271,8 @@ void WorkerConnector::publishDescriptorChanges(const Json& before, const Json& a
 }
 
 void WorkerConnector::publishChange(const std::string& method) {
-  ConnectorEvents* events = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    events = events_;
-  }
+  std::lock_guard eventsLock(eventsMutex_);
+  ConnectorEvents* events = events_;
   if (events == nullptr) return;
   if (method == "notifications/tools/list_changed" || method == "availability") events->toolsChanged();
   if (method == "notifications/prompts/list_changed" || method == "availability") events->promptsChanged();
