@@ -242,7 +242,28 @@ Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeStdio(
   spec.command = cc.command;
   spec.args = cc.args;
   spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent"};
-  for (const auto& [k, v] : cc.env) spec.env.push_back(std::string(k).append("=").append(v));
+  for (const auto& [k, v] : cc.env) {
+    // "secret:NAME": the value comes from the instance's secrets, never from the config file.
+    std::string value = v;
+    if (v.starts_with("secret:")) {
+      const std::string secret = v.substr(7);
+      const auto source = cc.secrets.find(secret);
+      if (source == cc.secrets.end()) {
+        std::string problem = "env ";
+        problem.append(k).append(" takes secret '").append(secret);
+        problem += "', which is not listed under secrets: (add {env: VAR} or {file: PATH})";
+        return unexpected(std::move(problem));
+      }
+      auto resolved = readSecret(secret, source->second);
+      if (!resolved) return unexpected(resolved.error());
+      value = std::move(resolved.value());
+    }
+    spec.env.push_back(std::string(k).append("=").append(value));
+  }
+  if (!cc.sandbox) {
+    log::warn("startup", "the sandbox is DISABLED for this connector (sandbox: false); use only to debug",
+              {{"connector", cc.id}});
+  }
 #ifdef MCPHOST_SANITIZE
   spec.env.push_back("ASAN_OPTIONS=detect_leaks=0");
 #endif

@@ -359,6 +359,12 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
              "a remote connector needs `url`: http(s)://host:port/path");
     } else if (cc.type != "native" && !(cc.connector.empty() && cc.manifest.empty())) {
       r.fail(c, path, "`connector` and `manifest` are for native connectors only");
+    } else if (cc.type != "native" && c["config"]) {
+      r.fail(c["config"], path + ".config",
+             "`config` is for native connectors (checked against their manifest); pass settings to a " +
+                 std::string(cc.type == "stdio" ? "stdio server in args or env" : "remote server upstream"));
+    } else if (cc.type != "stdio" && (c["command"] || c["args"] || c["env"])) {
+      r.fail(c, path, "`command`, `args` and `env` are for stdio connectors only");
     } else if (cc.workers == 0 || cc.workers > 64) {
       r.fail(c["workers"], path + ".workers", "must be between 1 and 64");
     } else if (cc.crashLoopCount < 1) {

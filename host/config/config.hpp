@@ -43,7 +43,7 @@ struct ConnectorConfig {
   std::size_t workers = 1;
   std::chrono::milliseconds startTimeout{10000};
   std::chrono::milliseconds callTimeout{60000};
-  std::chrono::milliseconds taskTimeout{3600000};
+  std::chrono::milliseconds taskTimeout{600000};  // the task store keeps a task 10 minutes
   std::chrono::milliseconds cancelGrace{2000};
   std::chrono::milliseconds pingInterval{5000};
   std::chrono::milliseconds backoff{500};

@@ -136,7 +136,9 @@ SupervisorStatus WorkerConnector::status() const {
 
 RpcError WorkerConnector::unavailableError() const {
   std::string message = "connector '" + spec_.connectorId + "' is unavailable";
-  if (disabled_) {
+  if (disabled_ && permanent_) {
+    message += " (disabled: it cannot start until the cause below is fixed and the host restarted)";
+  } else if (disabled_) {
     message += " (disabled after repeated failures; fix the cause and restart the host)";
   } else if (nextStart_ > Clock::now()) {
     message += " (restarting in " +

@@ -27,7 +27,7 @@ struct SupervisorPolicy {
   std::size_t workers = 1;  // pool size
   std::chrono::milliseconds startTimeout{10000};
   std::chrono::milliseconds callTimeout{60000};
-  std::chrono::milliseconds taskTimeout{3600000};
+  std::chrono::milliseconds taskTimeout{600000};
   std::chrono::milliseconds cancelGrace{2000};
   std::chrono::milliseconds pingInterval{5000};
   std::chrono::milliseconds backoffInitial{500};
@@ -132,6 +132,7 @@ class WorkerConnector final : public Connector, public std::enable_shared_from_t
   int backoffStep_ = 0;
   std::chrono::steady_clock::time_point nextStart_{};
   bool disabled_ = false;
+  bool permanent_ = false;  // disabled by a failure no restart can fix (library, manifest, ABI)
   bool firstAttemptDone_ = false;
   bool stopping_ = false;
   std::string lastError_;

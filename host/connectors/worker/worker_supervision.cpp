@@ -316,6 +316,7 @@ bool WorkerConnector::startSlot(std::unique_lock<std::mutex>& lock, Slot& slot) 
       lastError_ = why;
       if (!disabled_) changes_.push_back("availability");
       disabled_ = true;
+      permanent_ = true;
       log::error("connector",
                  "connector cannot start; it stays disabled until its library or manifest is fixed",
                  {{"connector", spec_.connectorId}, {"error", why}});
@@ -345,7 +346,7 @@ bool WorkerConnector::startSlot(std::unique_lock<std::mutex>& lock, Slot& slot) 
     if (descriptor_.is_null() && !refreshDescriptor(lock, false)) return fail(lastError_, false);
     log::info("connector", "MCP server ready",
               {{"connector", spec_.connectorId}, {"pid", process->pid()}, {"worker", slot.index}});
-    if (firstAttemptDone_) ++restarts_;
+    if (slot.generation > 1) ++restarts_;  // this slot ran a worker before
     firstAttemptDone_ = true;
     changed_.notify_all();
     return true;
@@ -413,7 +414,7 @@ bool WorkerConnector::startSlot(std::unique_lock<std::mutex>& lock, Slot& slot) 
        {"pid", process->pid()},
        {"worker", slot.index},
        {"start_ms", std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()}});
-  if (firstAttemptDone_) ++restarts_;
+  if (slot.generation > 1) ++restarts_;  // this slot ran a worker before
   firstAttemptDone_ = true;
   changed_.notify_all();
   return true;
