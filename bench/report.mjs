@@ -25,6 +25,10 @@ const runs = [
   ['TS SDK', 'stateful (2025-11-25, SSE)', 'ts-stateful'],
   ['TS SDK', 'stateless (2025-11-25, SSE)', 'ts-stateless'],
   ['bare Poco', 'fixed answer (JSON)', 'bare-poco'],
+  ['mcphost', 'echo in a worker, stateful (SSE)', 'mcphost-echo-stateful'],
+  ['mcphost', 'echo in a worker, stateless (JSON)', 'mcphost-echo-stateless'],
+  ['TS SDK', 'echo, stateful (SSE)', 'ts-echo-stateful'],
+  ['TS SDK', 'echo, stateless (SSE)', 'ts-echo-stateless'],
 ].map(([server, mode, name]) => ({ server, mode, name, r: load(name) }));
 const get = (name) => runs.find((x) => x.name === name)?.r ?? null;
 
@@ -58,10 +62,12 @@ const rounds = runs[0]?.r?.repeats?.length ?? 1;
 if (rounds > 1) {
   for (let i = 1; i <= rounds; ++i) {
     const at = (name) => load(`${name}.${i}`);
-    const [a, b, c, d, e] = ['mcphost-stateful', 'mcphost-stateless', 'ts-stateful', 'ts-stateless', 'bare-poco'].map(at);
+    const [a, b, c, d, e, f, g, h, k] = ['mcphost-stateful', 'mcphost-stateless', 'ts-stateful', 'ts-stateless', 'bare-poco',
+      'mcphost-echo-stateful', 'mcphost-echo-stateless', 'ts-echo-stateful', 'ts-echo-stateless'].map(at);
     const x = (p, q) => (p && q && q.rps > 0 ? `${(p.rps / q.rps).toFixed(1)}×` : '-');
     const pct = (p, q) => (p && q && q.rps > 0 ? `${((p.rps / q.rps) * 100).toFixed(0)}%` : '-');
-    console.log(`round ${i}: mcphost/TS stateful ${x(a, c)}, stateless ${x(b, d)}; mcphost/bare Poco stateless ${pct(b, e)}, stateful ${pct(a, e)}`);
+    console.log(`round ${i}: mcphost/TS stateful ${x(a, c)}, stateless ${x(b, d)}; mcphost/bare Poco stateless ${pct(b, e)}, stateful ${pct(a, e)}; ` +
+                `echo in a worker/TS echo stateful ${x(f, h)}, stateless ${x(g, k)}`);
   }
 }
 
@@ -91,7 +97,8 @@ for (const [label, run] of [['stateful', mhStateful], ['stateless', mhStateless]
   check(`mcphost p99 latency, ${label}`, p99 === undefined ? '-' : `${(p99 / 1000).toFixed(2)} ms`, '≤ 2 ms', p99 !== undefined && p99 <= 2000);
 }
 const idle = load('mcphost-idle');
-check('mcphost idle RSS', idle ? `${mb(idle.rss_kb)} MB` : '-', '≤ 20 MB', idle !== null && idle.rss_kb <= 20 * 1024);
+const workerNote = (r) => (r?.worker_rss_kb > 0 ? ` (its worker: ${mb(r.worker_rss_kb)} MB more)` : '');
+check(`mcphost idle RSS${workerNote(idle)}`, idle ? `${mb(idle.rss_kb)} MB` : '-', '≤ 20 MB', idle !== null && idle.rss_kb <= 20 * 1024);
 const sessions = load('mcphost-idle-sessions');
 if (sessions) {
   check(`RSS added by ${sessions.created} idle sessions (${fmt(sessions.bytes_per_session)} B each, ${sessions.usable}/${sessions.probed} usable after)`,
@@ -107,6 +114,43 @@ if (conns) {
     `${conns.still_open} open`, 'all served',
     conns.connect_failures === 0 && conns.call_failures === 0 && conns.still_open === conns.opened);
 }
+
+// Issue 3, the worker goals: bench-worker-hop (one process: in-process vs worker calls, idle
+// worker RSS, start-up) and the echo runs above.
+const hop = load('worker-hop');
+if (hop) {
+  check(`worker hop at p50, 1 caller (worker p50 ${fmt(hop.worker_us.p50, 1)} µs, p99 ${fmt(hop.worker_us.p99, 1)}; ` +
+        `in-process p50 ${fmt(hop.in_process_us.p50, 1)} µs, p99 ${fmt(hop.in_process_us.p99, 1)})`,
+    `${fmt(hop.hop_p50_us, 1)} µs`, '≤ 50 µs', hop.errors === 0 && hop.hop_p50_us <= 50);
+} else {
+  check('worker hop at p50, 1 caller', '-', '≤ 50 µs', false);
+}
+const mhEchoStateful = get('mcphost-echo-stateful');
+const mhEchoStateless = get('mcphost-echo-stateless');
+r = ratio(mhEchoStateful, get('ts-echo-stateful'));
+check(`echo through a worker / TS SDK echo req/s, stateful, ${env.connections} connections`, r === null ? '-' : `${r.toFixed(1)}×`, '≥ 5×', r !== null && r >= 5);
+r = ratio(mhEchoStateless, get('ts-echo-stateless'));
+check(`echo through a worker / TS SDK echo req/s, stateless, ${env.connections} connections`, r === null ? '-' : `${r.toFixed(1)}×`, '≥ 5×', r !== null && r >= 5);
+if (hop) {
+  // Idle at three moments: just ready, after the sequential calls, after the concurrent run.
+  // The goal is checked against the largest: a worker that has served calls is idle too.
+  const m = hop.worker_memory;
+  const readings = [m.ready, m.after_sequential, m.after_concurrent].filter((x) => x && x.rss_kb > 0);
+  const worst = Math.max(...readings.map((x) => x.rss_kb));
+  const echoIdle = load('mcphost-echo-idle');
+  check(`idle echo worker VmRSS (ready ${mb(m.ready?.rss_kb)}, after calls ${mb(m.after_sequential?.rss_kb)}, ` +
+        `after ${hop.concurrent?.threads} callers ${mb(m.after_concurrent?.rss_kb)} MB; Pss ${mb(m.ready?.pss_kb)} MB` +
+        `${echoIdle?.worker_rss_kb > 0 ? `; under mcphost serve ${mb(echoIdle.worker_rss_kb)} MB` : ''})`,
+    `${mb(worst)} MB`, '≤ 8 MB', readings.length > 0 && worst <= 8 * 1024);
+  check(`worker start to first answer (${hop.start_ms.count} starts, max ${fmt(hop.start_ms.max, 1)} ms)`,
+    `${fmt(hop.start_ms.p50, 1)} ms`, '≤ 50 ms', hop.start_ms.failures === 0 && hop.start_ms.p50 <= 50);
+  if (hop.concurrent?.calls_per_s > 0) {
+    console.log(`worker channel alone: ${fmt(hop.concurrent.calls_per_s)} calls/s from ${hop.concurrent.threads} caller threads on one worker`);
+  }
+} else {
+  check('idle echo worker VmRSS', '-', '≤ 8 MB', false);
+  check('worker start to first answer', '-', '≤ 50 ms', false);
+}
 const ts = load('ts-idle');
 if (ts) console.log(`TS SDK idle RSS for comparison: ${mb(ts.rss_kb)} MB`);
 console.log('');
@@ -114,5 +158,5 @@ console.log('');
 const lw = Math.max(...checks.map((c) => c.label.length));
 const vw = Math.max(...checks.map((c) => String(c.value).length));
 for (const c of checks) {
-  console.log(`${c.pass ? 'PASS' : 'MISS'}  ${c.label.padEnd(lw)}  ${String(c.value).padStart(vw)}  (goal ${c.goal})`);
+  console.log(`${c.pass ? 'met   ' : 'MISSED'}  ${c.label.padEnd(lw)}  ${String(c.value).padStart(vw)}  (goal ${c.goal})`);
 }

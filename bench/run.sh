@@ -2,7 +2,10 @@
 # Builds mcphost and the benchmark tools, then measures, one server at a time on 127.0.0.1:
 #   mcphost (session era and stateless era), the official TypeScript SDK (stateful and
 #   stateless), and a bare Poco HTTP server (upper bound), plus mcphost's idle RSS, the RSS that
-#   10,000 idle sessions add, and 10,000 idle connections.
+#   10,000 idle sessions add, and 10,000 idle connections; then the worker figures: mcphost
+#   serving the echo connector (bench/echo_connector.cpp) in its sandboxed worker against the TS
+#   SDK's echo tool, and bench-worker-hop (in-process vs worker latency, idle worker RSS,
+#   worker start-up).
 # Prints a table and the goal ratios; the raw JSON of every run is kept in $OUT.
 #
 #   bench/run.sh [--no-build]
@@ -10,7 +13,8 @@
 # Environment: DURATION (10 s per run), WARMUP (3 s), CONNECTIONS (16), REPEAT (1: measured runs
 #   per server, the median by req/s is reported), IDLE_SESSIONS (10000), IDLE_CONNECTIONS (10000),
 #   SERVER_CPU (0) and CLIENT_CPU (1) for taskset pinning on machines with two or more cores
-#   (PIN=0 turns pinning off), OUT (results directory).
+#   (PIN=0 turns pinning off), OUT (results directory), HOP_CALLS (20000 sequential calls per
+#   side in bench-worker-hop), HOP_STARTS (20 timed worker start-ups).
 set -euo pipefail
 
 SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
@@ -21,7 +25,7 @@ BUILD=1
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,15p' "$SCRIPT"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$SCRIPT"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -32,6 +36,8 @@ CONNECTIONS=${CONNECTIONS:-16}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 REPEAT=${REPEAT:-1}
+HOP_CALLS=${HOP_CALLS:-20000}
+HOP_STARTS=${HOP_STARTS:-20}
 OUT=${OUT:-$ROOT/build/release/bench-results/$(date +%Y%m%d-%H%M%S)}
 BIN=$ROOT/build/release/bin
 TS=$ROOT/bench/ts
@@ -46,9 +52,11 @@ if [[ $BUILD == 1 ]]; then
   fi
   flock /tmp/mcphost-build.lock cmake --build --preset release
 fi
-for tool in mcphost mcp-loadgen bench-bare-poco; do
+for tool in mcphost mcphost-worker mcp-loadgen bench-bare-poco bench-worker-hop; do
   [[ -x $BIN/$tool ]] || { echo "run.sh: $BIN/$tool is missing (build first)" >&2; exit 2; }
 done
+ECHO_CONNECTOR=$ROOT/build/release/bench/connectors/echo
+[[ -f $ECHO_CONNECTOR/connector.json ]] || { echo "run.sh: $ECHO_CONNECTOR is missing (build first)" >&2; exit 2; }
 if [[ ! -d $TS/node_modules/@modelcontextprotocol/sdk || $TS/package-lock.json -nt $TS/node_modules/.package-lock.json ]]; then
   (cd "$TS" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
@@ -101,6 +109,16 @@ stop_server() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# worker_rss_kb PID: the summed VmRSS of PID's mcphost-worker children (0 when it has none).
+worker_rss_kb() {
+  local total=0 pid kb
+  for pid in $(pgrep -P "$1" -x mcphost-worker || true); do
+    kb=$(rss_kb "$pid" 2>/dev/null || true)  # it may have exited since pgrep saw it
+    total=$((total + ${kb:-0}))
+  done
+  echo "$total"
+}
+
 # loadgen NAME ARGS...: one measured run, JSON saved as NAME.json (errors are reported, not fatal).
 loadgen() {
   local name=$1
@@ -150,6 +168,10 @@ fi
 echo "results: $OUT" >&2
 
 MCPHOST=("$BIN/mcphost" serve --config "$ROOT/bench/bench.yaml")
+# The echo connector, in its sandboxed worker (bench-worker.yaml finds it in the build tree).
+MCPHOST_ECHO=("$BIN/mcphost" serve --config "$ROOT/bench/bench-worker.yaml")
+# The same text both ways: the 43 bytes test_simple_text answers, so the answers are as long.
+ECHO_ARGS=(--tool echo --args '{"text":"This is a simple text response for testing."}')
 
 # measure NAME ROUND: start the server, one measured run (NAME.ROUND.json), stop it.
 measure() {
@@ -160,9 +182,24 @@ measure() {
       start_server "$name" "http://127.0.0.1:$port/healthz" "${MCPHOST[@]}" --listen "127.0.0.1:$port"
       if [[ $round == 1 ]]; then
         sleep 1
-        echo "{\"rss_kb\": $(rss_kb "$SERVER_PID")}" >"$OUT/mcphost-idle.json"
+        # The host alone (the goal's figure) and, beside it, its conformance worker.
+        echo "{\"rss_kb\": $(rss_kb "$SERVER_PID"), \"worker_rss_kb\": $(worker_rss_kb "$SERVER_PID")}" \
+          >"$OUT/mcphost-idle.json"
       fi
       run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateful
+      ;;
+    mcphost-echo-stateful)
+      start_server "$name" "http://127.0.0.1:$port/healthz" "${MCPHOST_ECHO[@]}" --listen "127.0.0.1:$port"
+      if [[ $round == 1 ]]; then
+        sleep 1
+        echo "{\"rss_kb\": $(rss_kb "$SERVER_PID"), \"worker_rss_kb\": $(worker_rss_kb "$SERVER_PID")}" \
+          >"$OUT/mcphost-echo-idle.json"
+      fi
+      run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateful "${ECHO_ARGS[@]}"
+      ;;
+    mcphost-echo-stateless)
+      start_server "$name" "http://127.0.0.1:$port/healthz" "${MCPHOST_ECHO[@]}" --listen "127.0.0.1:$port"
+      run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateless "${ECHO_ARGS[@]}"
       ;;
     mcphost-stateless)
       start_server "$name" "http://127.0.0.1:$port/healthz" "${MCPHOST[@]}" --listen "127.0.0.1:$port"
@@ -181,6 +218,14 @@ measure() {
       # SDK 1.x rejects MCP-Protocol-Version 2026-07-28: it gets a plain 2025-11-25 tools/call.
       run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateless --protocol-version 2025-11-25
       ;;
+    ts-echo-stateful)
+      start_server "$name" "http://127.0.0.1:$port/healthz" node "$TS/ts-stateful.mjs" --port "$port"
+      run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateful "${ECHO_ARGS[@]}"
+      ;;
+    ts-echo-stateless)
+      start_server "$name" "http://127.0.0.1:$port/healthz" node "$TS/ts-stateless.mjs" --port "$port"
+      run_load "$name.$round" "http://127.0.0.1:$port/mcp" stateless --protocol-version 2025-11-25 "${ECHO_ARGS[@]}"
+      ;;
     bare-poco)
       start_server "$name" "http://127.0.0.1:$port/" "$BIN/bench-bare-poco" --port "$port"
       # The same request bytes as mcphost-stateless, and the answer is checked the same way.
@@ -191,7 +236,8 @@ measure() {
 }
 
 # Rounds interleave the servers, so that background noise spreads over all of them.
-LOADS=(mcphost-stateful mcphost-stateless ts-stateful ts-stateless bare-poco)
+LOADS=(mcphost-stateful mcphost-stateless ts-stateful ts-stateless bare-poco
+       mcphost-echo-stateful mcphost-echo-stateless ts-echo-stateful ts-echo-stateless)
 for round in $(seq 1 "$REPEAT"); do
   for name in "${LOADS[@]}"; do measure "$name" "$round"; done
 done
@@ -209,5 +255,12 @@ start_server mcphost-idle-connections "http://127.0.0.1:$port/healthz" "${MCPHOS
 sleep 1
 loadgen mcphost-idle-connections --url "http://127.0.0.1:$port/mcp" --mode stateful --idle-connections "$IDLE_CONNECTIONS"
 stop_server
+
+# The worker hop, idle worker RSS and start-up, pinned like the servers (the worker inherits
+# the pinning, as mcphost's workers do): one process, in-process and worker calls alternating.
+echo "  worker-hop ..." >&2
+"${SERVER_PIN[@]}" "$BIN/bench-worker-hop" --connector "$ECHO_CONNECTOR" --calls "$HOP_CALLS" \
+  --starts "$HOP_STARTS" --threads "$CONNECTIONS" >"$OUT/worker-hop.json" 2>"$OUT/worker-hop.log" || true
+grep -v '^{' "$OUT/worker-hop.log" >&2 || true
 
 node "$ROOT/bench/report.mjs" "$OUT" | tee "$OUT/summary.txt"

@@ -1,9 +1,11 @@
 // The official MCP TypeScript SDK as a stateful (session) Streamable HTTP server, written the
 // way the SDK's examples/server/simpleStreamableHttp.js does it (one McpServer + transport per
 // session, looked up by Mcp-Session-Id), minus the console logging and the optional event
-// store, so the SDK runs at its fastest. Serves the conformance tool test_simple_text.
+// store, so the SDK runs at its fastest. Serves the conformance tool test_simple_text and
+// `echo` {text} (the tool of bench/echo_connector.cpp, for the worker runs).
 //   node ts-stateful.mjs --port 3000
 import { randomUUID } from 'node:crypto';
+import * as z from 'zod/v4';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
@@ -17,6 +19,10 @@ function getServer() {
   server.registerTool('test_simple_text', { description: 'Returns a simple text content block' }, async () => ({
     content: [{ type: 'text', text: 'This is a simple text response for testing.' }]
   }));
+  // Declared with a schema as the SDK's examples do, so the SDK validates the arguments just as
+  // mcphost validates them against the connector's inputSchema.
+  server.registerTool('echo', { description: 'Returns its text unchanged.', inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: 'text', text }] }));
   return server;
 }
 

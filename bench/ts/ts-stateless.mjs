@@ -3,8 +3,10 @@
 // transport (sessionIdGenerator: undefined) for every POST, closed when the response closes.
 // The SDK 1.x speaks the 2025 protocol, so clients call tools/call directly with
 // MCP-Protocol-Version: 2025-11-25 (no initialize: a stateless transport accepts requests
-// without one). Serves the conformance tool test_simple_text.
+// without one). Serves the conformance tool test_simple_text and
+// `echo` {text} (the tool of bench/echo_connector.cpp, for the worker runs).
 //   node ts-stateless.mjs --port 3001
+import * as z from 'zod/v4';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
@@ -17,6 +19,10 @@ function getServer() {
   server.registerTool('test_simple_text', { description: 'Returns a simple text content block' }, async () => ({
     content: [{ type: 'text', text: 'This is a simple text response for testing.' }]
   }));
+  // Declared with a schema as the SDK's examples do, so the SDK validates the arguments just as
+  // mcphost validates them against the connector's inputSchema.
+  server.registerTool('echo', { description: 'Returns its text unchanged.', inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: 'text', text }] }));
   return server;
 }
 

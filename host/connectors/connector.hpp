@@ -87,6 +87,8 @@ class CallContext {
   [[nodiscard]] virtual const Caller& caller() const = 0;
   // True when this code runs as a background task rather than inside the client's request.
   [[nodiscard]] virtual bool inTask() const { return false; }
+  // The request's correlation id (the X-Request-Id the client sees); empty when there is none.
+  [[nodiscard]] virtual std::string_view correlationId() const { return {}; }
   // Transport hook used by the resumability fixture: ends the current response stream while
   // the call continues; later messages are kept for replay (Last-Event-ID).
   virtual void closeResponseStream() = 0;

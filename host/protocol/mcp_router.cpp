@@ -89,6 +89,7 @@ class CallContextImpl final : public connectors::CallContext {
   }
   [[nodiscard]] bool cancelled() const override { return scope_.cancelled && scope_.cancelled->load(); }
   [[nodiscard]] const connectors::Caller& caller() const override { return scope_.caller; }
+  [[nodiscard]] std::string_view correlationId() const override { return scope_.correlationId; }
   void closeResponseStream() override {
     if (scope_.closeStream) scope_.closeStream();
   }

@@ -43,6 +43,7 @@ struct RequestScope {
   std::function<void()> closeStream;
   connectors::Caller caller;
   std::shared_ptr<std::atomic<bool>> cancelled;
+  std::string correlationId;  // the X-Request-Id of the HTTP exchange; empty on stdio
 };
 
 struct Reply {

@@ -337,6 +337,7 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   if (!session) return;
   protocol::RequestScope scope;
   scope.era = protocol::Era::kSession;
+  scope.correlationId = ex.correlationId;
   scope.session = session->protocolPtr();
   scope.protocolVersion = session->protocol().version();
   scope.clientCapabilities = session->protocol().clientCapabilities();
@@ -392,6 +393,7 @@ void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& messag
   const Json& meta = message.params["_meta"];
   protocol::RequestScope scope;
   scope.era = protocol::Era::kStateless;
+  scope.correlationId = ex.correlationId;
   scope.protocolVersion = meta[std::string(protocol::kMetaProtocolVersion)].get<std::string>();
   scope.clientCapabilities = meta[std::string(protocol::kMetaClientCapabilities)];
   scope.meta = meta;

@@ -216,6 +216,9 @@ void WorkerRuntime::run(Task task) {
     if (auto ctx = meta->find("io.mcphost/context"); ctx != meta->end()) {
       call->context = std::move(*ctx);
       meta->erase("io.mcphost/context");
+      // The one piece of context a connector gets in its params: for its own logs.
+      if (call->context.contains("correlationId"))
+        (*meta)["io.mcphost/correlationId"] = call->context["correlationId"];
     }
     if (meta->empty()) task.params.erase("_meta");
   }

@@ -41,6 +41,9 @@ class Faulty final : public mcphost::sdk::Connector {
     // A slow backend at start-up: create() takes this long (start-up timeout tests).
     std::this_thread::sleep_for(std::chrono::milliseconds(config.value("startDelayMs", 0)));
     tools().add(tool("ok"), [](const Json&, Call&) -> Outcome { return textResult("ok"); });
+    tools().add(tool("whoami"), [](const Json&, Call& call) -> Outcome {
+      return textResult("correlation " + call.correlationId());
+    });
     tools().add(tool("segfault"), [](const Json&, Call&) -> Outcome {
       std::raise(SIGSEGV);
       return textResult("unreachable");

@@ -106,3 +106,20 @@ TEST_CASE("SIGTERM drains the workers and leaves none behind") {
   CHECK(host.stop() == 0);
   CHECK(::kill(worker, 0) != 0);  // gone with the host, not orphaned
 }
+
+TEST_CASE("the correlation id the client sees reaches the connector and the host's log of a crash") {
+  HostProcess host("", "", false, faulty("    restart: {backoff: 50ms}\n"));
+  auto session = host.initialize();
+  auto echo = host.post(
+      {{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"}, {"params", {{"name", "bad__whoami"}}}},
+      host.sessionHeaders(session));
+  const std::string id = echo.header("x-request-id");
+  REQUIRE_FALSE(id.empty());
+  CHECK(echo.lastMessage()["result"]["content"][0]["text"] == "correlation " + id);
+  auto crash = host.post(
+      {{"jsonrpc", "2.0"}, {"id", 8}, {"method", "tools/call"}, {"params", {{"name", "bad__segfault"}}}},
+      host.sessionHeaders(session));
+  const std::string crashId = crash.header("x-request-id");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(host.log().find("\"correlation_id\":\"" + crashId + "\"") != std::string::npos);
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/crypto.hpp"
 #include "connectors/worker/worker_slot.hpp"
 #include "observe/log.hpp"
 
@@ -241,6 +242,11 @@ Outcome WorkerConnector::request(const std::string& method, Json params, CallCon
   call->deadline = Clock::now() + timeout;
   Json context = {{"deadline", unixMillis(call->deadline)}};
   if (ctx != nullptr) {
+    // The id the client sees as X-Request-Id, or our own, so that host and connector logs of
+    // one call can be joined.
+    const std::string_view correlation = ctx->correlationId();
+    call->correlationId = correlation.empty() ? randomToken(8) : std::string(correlation);
+    context["correlationId"] = call->correlationId;
     const Caller& who = ctx->caller();
     context["caller"] = {{"subject", who.subject},
                          {"authMethod", who.authMethod},

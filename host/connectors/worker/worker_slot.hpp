@@ -19,6 +19,7 @@ struct WorkerConnector::Pending {
   std::int64_t id = 0;
   std::string method;
   std::string label;  // "tools/call 'echo'", for messages
+  std::string correlationId;
   Clock::time_point deadline;
   std::chrono::milliseconds timeout{0};
   bool cancelSent = false;

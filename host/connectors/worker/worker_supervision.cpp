@@ -131,7 +131,10 @@ void WorkerConnector::onExit(Slot& slot, std::uint64_t generation, const std::st
   const bool deliberate = slot.state == Slot::State::kRetiring || stopping_;
   const bool wasReady = slot.state == Slot::State::kReady || slot.state == Slot::State::kStopping;
   slot.exitReason = reason;
+  Json inFlight = Json::array();  // for the log: which calls the exit cost
   for (auto& [id, call] : slot.pending) {
+    if (call->method != "ping")
+      inFlight.push_back({{"call", call->label}, {"correlation_id", call->correlationId}});
     if (call->failure.empty()) {
       call->failure = "connector '" + spec_.connectorId + "' failed during " + call->label + ": its worker " +
                       reason + (deliberate || stopping_ ? "" : "; the worker is being restarted");
@@ -149,7 +152,10 @@ void WorkerConnector::onExit(Slot& slot, std::uint64_t generation, const std::st
   if (wasReady && !deliberate) {
     ++crashes_;
     log::error("connector", "worker stopped unexpectedly",
-               {{"connector", spec_.connectorId}, {"reason", reason}, {"calls", slot.calls}});
+               {{"connector", spec_.connectorId},
+                {"reason", reason},
+                {"calls", slot.calls},
+                {"in_flight", inFlight}});
     recordFailure("its worker " + reason);
   }
   changed_.notify_all();
@@ -456,9 +462,11 @@ void WorkerConnector::superviseLoop() {
       Slot& slot = *slotPtr;
       if (slot.state == Slot::State::kDown && !slot.process && !disabled_ && now >= nextStart_) {
         const bool hadDescriptor = !descriptor_.is_null();
+        const bool triedBefore = firstAttemptDone_;
         const bool ok = startSlot(lock, slot);
-        // A connector that was unavailable at start-up came up: the catalog must learn of it.
-        if (ok && !hadDescriptor) changes_.push_back("availability");
+        // A connector whose earlier attempts failed came up: the catalog, built without it, must
+        // learn of it. (The first attempt is awaited by the catalog itself: nothing to announce.)
+        if (ok && !hadDescriptor && triedBefore) changes_.push_back("availability");
         acted = true;
         break;
       }
@@ -477,7 +485,9 @@ void WorkerConnector::superviseLoop() {
                                   secondsText(spec_.policy.cancelGrace) +
                                   " after cancelling); its worker was stopped and is being restarted";
           log::error("connector", "call exceeded its deadline; stopping the worker",
-                     {{"connector", spec_.connectorId}, {"call", call->label}});
+                     {{"connector", spec_.connectorId},
+                      {"call", call->label},
+                      {"correlation_id", call->correlationId}});
           failSlot(slot, why);
           acted = true;
           break;

@@ -226,6 +226,8 @@ typedef struct mcph_connector_api_v1 {
   ** names; see complete() for "inputResponses", "requestState" and "_meta").
   ** Return MCPH_OK to accept c, then complete(c) exactly once (now or later, from any
   ** thread). Return non-OK to refuse synchronously (after set_error); do not complete c then.
+  ** params_in["_meta"]["io.mcphost/correlationId"] is the request's correlation id (the
+  ** X-Request-Id the client sees): put it into your own logs to join them with the host's.
   ** Unknown methods: return MCPH_UNIMPLEMENTED. */
   mcph_status (*handle)(mcph_connector self, mcph_call c, mcph_bytes method_in, mcph_bytes params_in);
 

@@ -275,6 +275,13 @@ class Call {
     return value.is_discarded() ? Json(nullptr) : value;
   }
   int64_t deadlineMs() const { return api_->deadline_ms(call_); }
+  // The request's correlation id (the X-Request-Id the client sees), for your own logs; "" if none.
+  std::string correlationId() const {
+    auto meta = params_.find("_meta");
+    if (meta == params_.end() || !meta->is_object()) return {};
+    auto id = meta->find("io.mcphost/correlationId");
+    return id != meta->end() && id->is_string() ? id->get<std::string>() : std::string();
+  }
   bool inTask() const { return inTask_; }
   bool isDeferredRun() const { return deferredRun_; }
   void releaseStream() const { api_->release_stream(call_); }
