@@ -1,5 +1,7 @@
 #include "app/connector_factory.hpp"
 
+#include "config/secret_reader.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@ namespace mcphost::app {
 namespace fs = std::filesystem;
 using connectors::Json;
 using connectors::RpcError;
+using config::readSecret;
 
 namespace {
 
@@ -48,23 +51,6 @@ Expected<std::string, std::string> findManifest(const config::Config& cfg,
   }
   return unexpected("connector '" + cc.connector + "' is not installed (looked for " + searched +
                     "); install it, or set connector_paths or manifest");
-}
-
-Expected<std::string, std::string> readSecret(const std::string& name, const config::SecretSource& source) {
-  if (!source.env.empty()) {
-    const char* value = std::getenv(source.env.c_str());
-    if (value == nullptr) {
-      return unexpected("secret '" + name + "': environment variable " + source.env + " is not set");
-    }
-    return std::string(value);
-  }
-  std::ifstream in(source.file, std::ios::binary);
-  if (!in) return unexpected("secret '" + name + "': cannot read " + source.file);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string value = buffer.str();
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-  return value;
 }
 
 Json sandboxFor(const connectors::ConnectorManifest& m, const config::ConnectorConfig& cc) {

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/connector_factory.hpp"
+#include "app/security_setup.hpp"
 #include "connectors/catalog.hpp"
 #include "observe/log.hpp"
 #include "observe/metrics.hpp"
@@ -43,6 +44,7 @@ void raiseFileLimit() {
 }  // namespace
 
 Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
+  if (auto security = buildSecurity(cfg); !security) return unexpected(security.error());
   auto bus = std::make_shared<protocol::ChangeBus>();
   ConnectorSet set = makeConnectors(cfg);
   if (!set.problems.empty()) return unexpected(set.problems.front());
@@ -56,8 +58,9 @@ Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
     }
   }
   if (!cfg.server.tlsCertificateFile.empty()) {
-    auto tls = transport::TlsContext::create(
-        {cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile, cfg.server.tlsMinVersion});
+    auto tls = transport::TlsContext::create({cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile,
+                                              cfg.server.tlsMinVersion, cfg.server.tlsClientCaFile,
+                                              cfg.server.tlsClientCertRequired});
     if (!tls) return unexpected(cfg.path + ": " + tls.error());
   }
   return true;
@@ -70,6 +73,24 @@ int serve(ServeOptions options) {
   log::setLevel(level);
   raiseFileLimit();
   std::signal(SIGPIPE, SIG_IGN);
+
+  // Security first: a host that cannot authenticate or decide does not start (fail closed).
+  auto security = buildSecurity(cfg);
+  if (!security) {
+    log::error("startup", "the security configuration is invalid", {{"error", security.error()}});
+    std::cerr << "mcphost: " << security.error() << "\n";
+    return 2;
+  }
+  for (const auto& problem : security->auth->warmUp()) {
+    log::warn("startup", "identity provider not reachable yet; its callers are refused until it answers",
+              {{"problem", problem}});
+  }
+  if (security->policy) {
+    security->watcher = std::make_unique<PolicyWatcher>(security->policy, cfg.policyWatch);
+    installReloadSignal();
+    log::info("startup", "policy in force",
+              {{"file", cfg.policyFile}, {"rules", security->policy->current()->ruleCount()}});
+  }
 
   auto bus = std::make_shared<protocol::ChangeBus>();
   ConnectorSet set = makeConnectors(cfg);
@@ -105,11 +126,13 @@ int serve(ServeOptions options) {
   routerOptions.pageSize = cfg.pageSize;
   routerOptions.clientRequestTimeout = cfg.server.clientRequestTimeout;
   protocol::McpRouter router(catalog, {cfg.name, MCPHOST_VERSION, ""}, routerOptions);
+  router.setAccessGuard(security->guard);
   protocol::ParseLimits limits{cfg.server.maxBodyBytes, cfg.server.maxJsonDepth};
 
   if (options.stdio) {
     log::info("startup", "serving MCP on stdio", {{"config", cfg.path}});
     transport::StdioTransport stdio(router, bus, limits, cfg.server.workerThreads);
+    stdio.setIdentity(security->auth->stdioPrincipal(), security->limits, &catalog);
     return stdio.run(std::cin, std::cout);
   }
 
@@ -123,6 +146,11 @@ int serve(ServeOptions options) {
     }
     host = hp->first;
     port = hp->second;
+    if (host.rfind("127.", 0) != 0 && !cfg.auth.enabled && !cfg.auth.anonymousNonLoopback) {
+      std::cerr << "mcphost: --listen " << *options.listenOverride
+                << ": listening beyond loopback needs authentication (auth:) or auth.anonymous: true\n";
+      return 2;
+    }
   }
   transport::EndpointOptions endpoint;
   endpoint.path = cfg.server.endpoint;
@@ -134,6 +162,8 @@ int serve(ServeOptions options) {
   endpoint.resumableResponses = cfg.server.resumableResponses;
   endpoint.sessions.maxSessions = cfg.server.maxSessions;
   endpoint.sessions.idleTimeout = cfg.server.sessionIdleTimeout;
+  endpoint.auth = security->auth;
+  endpoint.rateLimits = security->limits;
   auto readiness = [&catalog, &set] {
     std::vector<std::string> reasons;
     const auto unavailable = catalog.unavailableConnectors();
@@ -169,8 +199,9 @@ int serve(ServeOptions options) {
 
   transport::HttpServerOptions http;
   if (!cfg.server.tlsCertificateFile.empty()) {
-    auto tls = transport::TlsContext::create(
-        {cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile, cfg.server.tlsMinVersion});
+    auto tls = transport::TlsContext::create({cfg.server.tlsCertificateFile, cfg.server.tlsPrivateKeyFile,
+                                              cfg.server.tlsMinVersion, cfg.server.tlsClientCaFile,
+                                              cfg.server.tlsClientCertRequired});
     if (!tls) {
       std::cerr << "mcphost: " << cfg.path << ": " << tls.error() << "\n";
       return 2;
@@ -195,11 +226,9 @@ int serve(ServeOptions options) {
     std::cerr << "mcphost: " << bound.error() << "\n";
     return 1;
   }
-  if (host != "127.0.0.1" && host != "localhost") {
-    log::warn(
-        "startup",
-        "listening beyond loopback without authentication; front this host with an authenticating proxy",
-        {{"host", host}});
+  if (host.rfind("127.", 0) != 0 && host != "localhost" && !security->auth->enabled()) {
+    log::warn("startup", "listening beyond loopback without authentication (auth.anonymous is true)",
+              {{"host", host}});
   }
   const std::string url = scheme + "://" + host + ":" + std::to_string(*bound) + cfg.server.endpoint;
   log::info("startup", "mcphost is serving MCP",

@@ -1,4 +1,4 @@
-// mcphost command line: serve, check-config, version.
+// mcphost command line: serve, check-config, keys, policy, sandbox-check, version.
 #include <unistd.h>
 
 #include <cstring>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/admin_commands.hpp"
 #include "app/connector_factory.hpp"
 #include "app/host_app.hpp"
 #include "config/config.hpp"
@@ -30,8 +31,9 @@ constexpr const char* kUsage = R"(usage:
       Print the version.
 )";
 
+
 int usageError(const std::string& message) {
-  std::cerr << "mcphost: " << message << "\n\n" << kUsage;
+  std::cerr << "mcphost: " << message << "\n\n" << kUsage << mcphost::app::kAdminUsage;
   return 2;
 }
 
@@ -40,9 +42,11 @@ int usageError(const std::string& message) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
+    std::cout << kUsage << mcphost::app::kAdminUsage;
     return args.empty() ? 2 : 0;
   }
+  if (args[0] == "keys") return mcphost::app::runKeysCommand({args.begin() + 1, args.end()});
+  if (args[0] == "policy") return mcphost::app::runPolicyCommand({args.begin() + 1, args.end()});
   const std::string command = args[0];
   if (command == "version" || command == "--version") {
     std::cout << "mcphost " << MCPHOST_VERSION << "\n";

@@ -1,5 +1,8 @@
 #include "config/config.hpp"
 
+#include "config/security_config.hpp"
+#include "config/yaml_reader.hpp"
+
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
@@ -11,140 +14,9 @@
 
 namespace mcphost::config {
 
-namespace {
-
-// Collects the first error with its location.
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  [[nodiscard]] bool failed() const { return !error_.empty(); }
-  [[nodiscard]] const std::string& error() const { return error_; }
-
-  void fail(const YAML::Node& node, const std::string& key, const std::string& problem) {
-    if (failed()) return;
-    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
-    error_ = source_ + ":" + std::to_string(line) + ": " + key + ": " + problem;
-  }
-
-  void allowKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& keys) {
-    if (!map.IsMap()) {
-      fail(map, path, "expected a mapping");
-      return;
-    }
-    for (const auto& kv : map) {
-      const auto key = kv.first.as<std::string>();
-      if (keys.count(key) == 0) {
-        std::string known;
-        for (const auto& k : keys) {
-          if (!known.empty()) known += ", ";
-          known += k;
-        }
-        std::string problem = "unknown key (known keys: ";
-        problem.append(known).append(")");
-        std::string where = path;
-        if (!where.empty()) where += ".";
-        where += key;
-        fail(kv.first, where, problem);
-      }
-    }
-  }
-
-  template <typename T>
-  void read(const YAML::Node& map, const std::string& path, const char* key, T& out) {
-    const YAML::Node node = map[key];
-    if (!node) return;
-    try {
-      out = node.as<T>();
-    } catch (const YAML::Exception&) {
-      fail(node, path + "." + key, "expected " + describe<T>());
-    }
-  }
-
-  void readDuration(const YAML::Node& map, const std::string& path, const char* key,
-                    std::chrono::milliseconds& out) {
-    const YAML::Node node = map[key];
-    if (!node) return;
-    auto d = parseDuration(node.IsScalar() ? node.Scalar() : "");
-    if (!d) {
-      fail(node, path + "." + key, d.error());
-      return;
-    }
-    out = *d;
-  }
-
-  void readStringMap(const YAML::Node& map, const std::string& path, const char* key,
-                     std::map<std::string, std::string>& out) {
-    const YAML::Node node = map[key];
-    if (!node) return;
-    if (!node.IsMap()) {
-      fail(node, path + "." + key, "expected a mapping of names to strings");
-      return;
-    }
-    for (const auto& kv : node) {
-      if (!kv.second.IsScalar()) {
-        fail(kv.second, path + "." + key + "." + kv.first.as<std::string>(), "expected a string");
-        return;
-      }
-      out[kv.first.as<std::string>()] = kv.second.Scalar();
-    }
-  }
-
-  void readStrings(const YAML::Node& map, const std::string& path, const char* key,
-                   std::vector<std::string>& out) {
-    const YAML::Node node = map[key];
-    if (!node) return;
-    if (!node.IsSequence()) {
-      fail(node, path + "." + key, "expected a list of strings");
-      return;
-    }
-    for (const auto& item : node) {
-      if (!item.IsScalar()) {
-        fail(item, path + "." + key, "expected a string");
-        return;
-      }
-      out.push_back(item.Scalar());
-    }
-  }
-
- private:
-  template <typename T>
-  static std::string describe() {
-    if constexpr (std::is_same_v<T, bool>) return "true or false";
-    if constexpr (std::is_integral_v<T>) return "a non-negative integer";
-    return "a string";
-  }
-  std::string source_;
-  std::string error_;
-};
-
-// A YAML subtree as JSON: plain scalars become booleans, numbers or null when they read as
-// such; quoted scalars stay strings.
-nlohmann::json yamlToJson(const YAML::Node& node) {
-  if (node.IsMap()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& kv : node) out[kv.first.as<std::string>()] = yamlToJson(kv.second);
-    return out;
-  }
-  if (node.IsSequence()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& item : node) out.push_back(yamlToJson(item));
-    return out;
-  }
-  if (!node.IsScalar()) return nullptr;
-  const std::string& v = node.Scalar();
-  if (node.Tag() != "?") return v;  // quoted or explicitly tagged: a string
-  if (v == "true" || v == "True" || v == "TRUE") return true;
-  if (v == "false" || v == "False" || v == "FALSE") return false;
-  if (v == "null" || v == "~" || v.empty()) return nullptr;
-  static const std::regex kInteger("^-?[0-9]{1,18}$");
-  static const std::regex kNumber("^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$");
-  if (std::regex_match(v, kInteger)) return std::stoll(v);
-  if (std::regex_match(v, kNumber)) return std::stod(v);
-  return v;
-}
-
-}  // namespace
+using detail::readSecurity;
+using detail::Reader;
+using detail::yamlToJson;
 
 Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const std::string& value) {
   const auto colon = value.rfind(':');
@@ -190,7 +62,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   cfg.path = sourceName;
   Reader r(sourceName);
   if (!root || root.IsNull()) return unexpected(sourceName + ": the configuration is empty");
-  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors", "connector_paths"});
+  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors", "connector_paths", "auth", "policy",
+                         "rate_limits", "state_dir"});
   r.readStrings(root, "", "connector_paths", cfg.connectorPaths);
   r.read(root, "", "name", cfg.name);
   if (const YAML::Node server = root["server"]; server && !r.failed()) {
@@ -223,7 +96,15 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.readDuration(server, "server", "client_request_timeout", cfg.server.clientRequestTimeout);
     r.read(server, "server", "resumable_responses", cfg.server.resumableResponses);
     if (const YAML::Node tls = server["tls"]; tls && !r.failed()) {
-      r.allowKeys(tls, "server.tls", {"certificate_file", "private_key_file", "min_version"});
+      r.allowKeys(tls, "server.tls",
+                  {"certificate_file", "private_key_file", "min_version", "client_ca_file", "client_certificate"});
+      r.read(tls, "server.tls", "client_ca_file", cfg.server.tlsClientCaFile);
+      std::string clientCertificate = "optional";
+      r.read(tls, "server.tls", "client_certificate", clientCertificate);
+      if (!r.failed() && clientCertificate != "optional" && clientCertificate != "required") {
+        r.fail(tls["client_certificate"], "server.tls.client_certificate", "must be optional or required");
+      }
+      cfg.server.tlsClientCertRequired = clientCertificate == "required";
       r.read(tls, "server.tls", "certificate_file", cfg.server.tlsCertificateFile);
       r.read(tls, "server.tls", "private_key_file", cfg.server.tlsPrivateKeyFile);
       r.read(tls, "server.tls", "min_version", cfg.server.tlsMinVersion);
@@ -284,10 +165,18 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     const std::string path = "connectors[" + std::to_string(i) + "]";
     r.allowKeys(c, path, {"id",      "type",       "connector",   "manifest", "prefix",  "config",  "secrets",
                           "workers", "timeouts",   "restart",     "recycle",  "sandbox", "command", "args",
-                          "env",     "read_paths", "write_paths", "network",  "url",     "headers"});
+                          "env",     "read_paths", "write_paths", "network",  "url",     "headers",
+                          "tags",    "token_exchange"});
     ConnectorConfig cc;
     cc.line = c.Mark().line + 1;
     r.read(c, path, "id", cc.id);
+    r.readStrings(c, path, "tags", cc.tags);
+    if (const YAML::Node te = c["token_exchange"]; te && !r.failed()) {
+      r.allowKeys(te, path + ".token_exchange", {"audience"});
+      r.read(te, path + ".token_exchange", "audience", cc.tokenExchangeAudience);
+      if (!r.failed() && cc.tokenExchangeAudience.empty())
+        r.fail(te, path + ".token_exchange.audience", "required: the backend the exchanged token is for");
+    }
     r.read(c, path, "type", cc.type);
     r.read(c, path, "connector", cc.connector);
     r.read(c, path, "manifest", cc.manifest);
@@ -388,6 +277,10 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
       }
     }
     cfg.connectors.push_back(cc);
+  }
+  readSecurity(r, root, cfg);
+  if (!r.failed() && !cfg.auth.mtlsRules.empty() && cfg.server.tlsCertificateFile.empty()) {
+    r.fail(root["auth"], "auth.mtls", "needs server.tls (certificate_file, private_key_file, client_ca_file)");
   }
   if (r.failed()) return unexpected(r.error());
   return cfg;

@@ -21,6 +21,11 @@ struct SecretSource {
 
 struct ConnectorConfig {
   std::string id;
+  // Data classification tags (e.g. pii, finance) that policy targets and conditions use.
+  std::vector<std::string> tags;
+  // RFC 8693: trade the caller's bearer token for one bound to this audience before each call,
+  // and hand that token (not the client's) to the connector.
+  std::string tokenExchangeAudience;
   // "native": a connector library in a sandboxed worker; "stdio": an external MCP server
   // speaking the stdio transport, run as a sandboxed worker; "remote": an upstream Streamable
   // HTTP MCP server federated into the catalog.
@@ -77,6 +82,86 @@ struct ServerConfig {
   std::string tlsCertificateFile;
   std::string tlsPrivateKeyFile;
   std::string tlsMinVersion = "1.2";
+  // mTLS: client certificates are requested and verified against this CA when set.
+  std::string tlsClientCaFile;
+  bool tlsClientCertRequired = false;  // refuse TLS handshakes without a client certificate
+};
+
+// One OAuth 2.1 / OIDC authorization server whose bearer JWTs this resource server accepts.
+struct OAuthProviderConfig {
+  std::string issuer;
+  std::string audience;  // default: auth.resource
+  std::string jwksUri;   // default: discovered from the issuer metadata
+  std::vector<std::string> algorithms = {"RS256", "ES256"};
+  SecretSource hmacSecret;  // HS256 only when set
+  std::chrono::milliseconds clockSkew{60000};
+  std::vector<std::string> requiredScopes;
+  std::map<std::string, std::string> claims;  // subject, name, groups, roles, tenant -> claim name
+  std::string caFile;
+  std::chrono::milliseconds jwksTtl{600000};
+  std::chrono::milliseconds timeout{5000};
+  // RFC 8693 token exchange at this issuer (for connectors with token_exchange).
+  std::string tokenEndpoint;
+  std::string clientId;
+  SecretSource clientSecret;
+  int line = 0;
+};
+
+struct LdapConfig {
+  bool enabled = false;
+  std::string url;
+  bool startTls = false;
+  std::string caFile;
+  bool verifyCertificate = true;
+  std::string bindDn;
+  SecretSource bindPassword;
+  std::string userBase;
+  std::string userFilter = "(uid={username})";
+  std::string bindDnTemplate;
+  std::string groupMode = "search";  // none, member_of, search
+  std::string groupBase;
+  std::string groupFilter = "(&(objectClass=groupOfNames)(member={dn}))";
+  std::string groupNameAttribute = "cn";
+  bool nestedGroups = false;
+  std::map<std::string, std::vector<std::string>> groupRoles;
+  std::string displayNameAttribute = "displayName";
+  std::string tenantAttribute;
+  std::vector<std::string> attributes = {"mail"};
+  std::size_t poolSize = 4;
+  std::chrono::milliseconds timeout{5000};
+};
+
+// How a verified client certificate becomes a principal: the first rule whose match holds.
+struct MtlsRule {
+  std::map<std::string, std::string> match;  // subject_cn, san_dns, san_uri, san_email, issuer_cn -> glob
+  std::string subject = "{subject_cn}";      // template over the same fields
+  std::vector<std::string> groups;
+  std::vector<std::string> roles;
+  std::string tenant;
+  int line = 0;
+};
+
+struct AuthConfig {
+  bool enabled = false;  // an `auth:` section with at least one provider
+  // The canonical resource URI of this MCP server (RFC 8707 / RFC 9728); tokens must be for it.
+  std::string resource;
+  bool anonymousNonLoopback = false;  // auth.anonymous: accept unauthenticated callers off loopback
+  std::vector<OAuthProviderConfig> oauth;
+  bool apiKeys = false;
+  std::string apiKeyDatabase;  // default: <state_dir>/api-keys.db
+  LdapConfig ldap;
+  bool basicOverPlainHttp = false;  // LDAP passwords over plain HTTP from non-loopback peers
+  std::vector<MtlsRule> mtlsRules;
+  std::string failuresPerIp = "30/min";
+  std::string failuresPerUser = "10/min";
+  std::vector<std::string> stdioGroups;  // groups of the local user on the stdio transport
+};
+
+struct RateLimitConfig {
+  std::string perPrincipal;                          // e.g. "50/s"; empty = unlimited
+  double perPrincipalBurst = 0;
+  std::map<std::string, std::string> perConnector;   // connector id or "*" -> rate
+  std::map<std::string, std::string> perTool;        // exposed tool name or "*" -> rate
 };
 
 struct Config {
@@ -91,6 +176,11 @@ struct Config {
   // Folders holding installed connectors (<dir>/<name>/connector.json); empty = the default
   // beside the binary (<prefix>/lib/mcphost/connectors).
   std::vector<std::string> connectorPaths;
+  AuthConfig auth;
+  std::string policyFile;   // absolute; empty = no policy (allowed only with auth off)
+  bool policyWatch = true;  // reload when the file changes (SIGHUP always reloads)
+  RateLimitConfig rateLimits;
+  std::string stateDir;  // the host's state (API keys); default: beside the config, ./state
 };
 
 // Loads and validates; the error text is ready to print ("FILE:LINE: key: problem").

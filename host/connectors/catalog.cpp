@@ -13,6 +13,7 @@ struct Catalog::Snapshot {
   Json resourceTemplates = Json::array();
   std::map<std::string, Target, std::less<>> toolIndex;
   std::map<std::string, Json, std::less<>> toolSchemas;
+  std::map<std::string, Json, std::less<>> toolAnnotations;  // for policy targets
   std::map<std::string, Target, std::less<>> promptIndex;
   std::map<std::string, Target, std::less<>> resourceIndex;
   std::vector<std::pair<std::string, Target>> templateIndex;
@@ -140,8 +141,8 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
       return unexpected(*err);
     }
     for (const auto& t : snap->tools) {
-      if (t.contains("inputSchema"))
-        snap->toolSchemas.emplace(t["name"].get<std::string>(), t["inputSchema"]);
+      if (t.contains("inputSchema")) snap->toolSchemas.emplace(t["name"].get<std::string>(), t["inputSchema"]);
+      snap->toolAnnotations.emplace(t["name"].get<std::string>(), t.value("annotations", Json::object()));
     }
     if (auto err = addNamed(described->prompts, snap->prompts, snap->promptIndex, promptOwner, "prompt")) {
       return unexpected(*err);
@@ -219,6 +220,12 @@ Json Catalog::toolInputSchema(std::string_view name) const {
   auto snap = snapshot();
   auto it = snap->toolSchemas.find(name);
   return it == snap->toolSchemas.end() ? Json() : it->second;
+}
+
+Json Catalog::toolAnnotations(std::string_view name) const {
+  auto snap = snapshot();
+  auto it = snap->toolAnnotations.find(name);
+  return it == snap->toolAnnotations.end() ? Json::object() : it->second;
 }
 
 std::optional<Catalog::Target> Catalog::findPrompt(std::string_view name) const {

@@ -45,6 +45,7 @@ class Catalog {
   [[nodiscard]] std::optional<Target> findTool(std::string_view name) const;
   // The inputSchema of one exposed tool (null when unknown), without copying the whole list.
   [[nodiscard]] Json toolInputSchema(std::string_view name) const;
+  [[nodiscard]] Json toolAnnotations(std::string_view name) const;  // {} when none
   [[nodiscard]] std::optional<Target> findPrompt(std::string_view name) const;
   // Exact resource URI first, then the first template that matches.
   [[nodiscard]] std::optional<Target> findResource(std::string_view uri) const;

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/principal.hpp"
 #include "protocol/json_rpc.hpp"
 
 namespace mcphost::connectors {
@@ -59,14 +60,8 @@ struct Outcome : std::variant<Json, RpcError, InputRequired, Deferred> {
   }
 };
 
-// Who is calling. Filled by authentication; anonymous on loopback demo configurations.
-struct Caller {
-  std::string subject = "anonymous";
-  std::string authMethod = "none";
-  std::vector<std::string> groups;
-  std::string tenant;
-  Json attributes = Json::object();
-};
+// Who is calling: the authenticated principal (anonymous when authentication is off).
+using Caller = auth::Principal;
 
 // Back-channel of one call. Implemented by the host; valid only during the call.
 class CallContext {

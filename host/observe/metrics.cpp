@@ -43,9 +43,26 @@ void Metrics::countHttpResponse(int status) {
   ++httpResponses_[status];
 }
 
+void Metrics::countAuth(std::string_view method, std::string_view result) {
+  std::lock_guard lock(mutex_);
+  ++authResults_[{std::string(method), std::string(result)}];
+}
+
 std::string Metrics::render() const {
   std::ostringstream out;
   std::lock_guard lock(mutex_);
+  out << "# HELP mcphost_auth_total Authentication attempts, by method and result.\n"
+      << "# TYPE mcphost_auth_total counter\n";
+  for (const auto& [key, n] : authResults_) {
+    out << "mcphost_auth_total{method=\"" << escapeLabel(key.first) << "\",result=\"" << escapeLabel(key.second)
+        << "\"} " << n << "\n";
+  }
+  out << "# HELP mcphost_policy_denials_total Requests the policy refused.\n"
+      << "# TYPE mcphost_policy_denials_total counter\n"
+      << "mcphost_policy_denials_total " << policyDenials_.load() << "\n"
+      << "# HELP mcphost_rate_limited_total Requests refused by a rate limit.\n"
+      << "# TYPE mcphost_rate_limited_total counter\n"
+      << "mcphost_rate_limited_total " << rateLimited_.load() << "\n";
   out << "# HELP mcphost_requests_total MCP requests handled, by method and status.\n"
       << "# TYPE mcphost_requests_total counter\n";
   for (const auto& [key, h] : requests_) {

@@ -28,6 +28,11 @@ class Metrics {
 
   void observeRequest(std::string_view method, std::string_view status, std::chrono::microseconds latency);
   void countHttpResponse(int status);
+  // Authentication outcomes by method (jwt, api_key, ldap, mtls, none) and result (ok, invalid,
+  // missing, insufficient_scope, unavailable, limited); bounded label sets only.
+  void countAuth(std::string_view method, std::string_view result);
+  void countPolicyDenial() { policyDenials_.fetch_add(1, std::memory_order_relaxed); }
+  void countRateLimited() { rateLimited_.fetch_add(1, std::memory_order_relaxed); }
   std::atomic<long> activeSessions{0};
   std::atomic<long> openConnections{0};
   std::atomic<long> openStreams{0};
@@ -47,6 +52,9 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Histogram> requests_;
   std::map<int, std::uint64_t> httpResponses_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> authResults_;
+  std::atomic<std::uint64_t> policyDenials_{0};
+  std::atomic<std::uint64_t> rateLimited_{0};
   std::function<std::vector<ConnectorHealth>()> connectorStatus_;
 };
 

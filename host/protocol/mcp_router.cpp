@@ -151,6 +151,8 @@ int McpRouter::statusForError(int code) {
     case errc::kMissingRequiredCapability:
     case errc::kUnsupportedProtocolVersion:
       return 400;
+    case guard::kForbidden:
+      return 403;
     default:
       return 200;
   }
@@ -233,15 +235,15 @@ Expected<Json, RpcError> McpRouter::dispatch(const Message& request, RequestScop
     return result;
   }
   if (m == "logging/setLevel") return setLogLevel(params, scope);
-  if (m == "tools/list") return listTools(params);
+  if (m == "tools/list") return paginate(visibleItems(ListKind::kTools, scope), "tools", params);
   if (m == "tools/call") return callTool(params, scope);
-  if (m == "resources/list") return paginate(catalog_.resources(), "resources", params);
+  if (m == "resources/list") return paginate(visibleItems(ListKind::kResources, scope), "resources", params);
   if (m == "resources/templates/list")
-    return paginate(catalog_.resourceTemplates(), "resourceTemplates", params);
+    return paginate(visibleItems(ListKind::kResourceTemplates, scope), "resourceTemplates", params);
   if (m == "resources/read") return readResource(params, scope);
   if (m == "resources/subscribe") return subscription(params, scope, true);
   if (m == "resources/unsubscribe") return subscription(params, scope, false);
-  if (m == "prompts/list") return paginate(catalog_.prompts(), "prompts", params);
+  if (m == "prompts/list") return paginate(visibleItems(ListKind::kPrompts, scope), "prompts", params);
   if (m == "prompts/get") return getPrompt(params, scope);
   if (m == "completion/complete") return complete(params, scope);
   if (stateless && (m == "tasks/get" || m == "tasks/update" || m == "tasks/cancel"))
@@ -267,10 +269,6 @@ Expected<Json, RpcError> McpRouter::paginate(const Json& items, const char* key,
     result["nextCursor"] = base64UrlEncode(std::to_string(offset + options_.pageSize));
   }
   return result;
-}
-
-Expected<Json, RpcError> McpRouter::listTools(const Json& params) const {
-  return paginate(catalog_.tools(), "tools", params);
 }
 
 Expected<Json, RpcError> McpRouter::setLogLevel(const Json& params, RequestScope& scope) {
@@ -406,6 +404,8 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
     return unexpected(invalidParams("Unknown tool: " + toolName, {{"name", toolName}}));
   }
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
+  if (auto refused = checkAccess(policy::Action::kCallTool, "tool", *target, toolName, &arguments, scope))
+    return unexpected(std::move(*refused));
   auto result = runWithInput(
       [&](connectors::CallContext& ctx) {
         return target->connector->callTool(target->localName, arguments, ctx);
@@ -426,6 +426,8 @@ Expected<Json, RpcError> McpRouter::readResource(const Json& params, RequestScop
   const int notFound = scope.era == Era::kStateless ? errc::kInvalidParams : errc::kResourceNotFound;
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{notFound, "Resource not found: " + u, {{"uri", u}}});
+  if (auto refused = checkAccess(policy::Action::kReadResource, "resource", *target, u, nullptr, scope))
+    return unexpected(std::move(*refused));
   auto result =
       runWithInput([&](connectors::CallContext& ctx) { return target->connector->readResource(u, ctx); },
                    "resources/read:" + u, params, scope);
@@ -447,6 +449,8 @@ Expected<Json, RpcError> McpRouter::getPrompt(const Json& params, RequestScope& 
   auto target = catalog_.findPrompt(promptName);
   if (!target) return unexpected(invalidParams("Unknown prompt: " + promptName, {{"name", promptName}}));
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
+  if (auto refused = checkAccess(policy::Action::kGetPrompt, "prompt", *target, promptName, &arguments, scope))
+    return unexpected(std::move(*refused));
   return runWithInput(
       [&](connectors::CallContext& ctx) {
         return target->connector->getPrompt(target->localName, arguments, ctx);
@@ -475,6 +479,10 @@ Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& s
         invalidParams("params.ref.type must be ref/prompt (with name) or ref/resource (with uri)"));
   }
   if (!target) return Json{{"completion", {{"values", Json::array()}, {"total", 0}, {"hasMore", false}}}};
+  const std::string refName = type == "ref/prompt" ? name->get<std::string>() : uri->get<std::string>();
+  if (auto refused = checkAccess(policy::Action::kComplete, type == "ref/prompt" ? "prompt" : "resource", *target,
+                                 refName, nullptr, scope))
+    return unexpected(std::move(*refused));
   const Json context = params.value("context", Json::object());
   Json noInput;
   CallContextImpl ctx(scope, noInput, noInput);
@@ -496,6 +504,8 @@ Expected<Json, RpcError> McpRouter::subscription(const Json& params, RequestScop
   const std::string u = uri->get<std::string>();
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{errc::kResourceNotFound, "Resource not found: " + u, {{"uri", u}}});
+  if (auto refused = checkAccess(policy::Action::kReadResource, "resource", *target, u, nullptr, scope))
+    return unexpected(std::move(*refused));
   if (scope.session && subscribe && !scope.session->subscribe(u)) {
     return unexpected(invalidParams("too many resource subscriptions in this session (limit " +
                                     std::to_string(protocol::Session::kMaxSubscriptions) + ")"));

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "connectors/catalog.hpp"
+#include "guard/access_guard.hpp"
 #include "protocol/json_rpc.hpp"
 #include "protocol/message_sink.hpp"
 #include "protocol/request_state.hpp"
@@ -65,6 +66,8 @@ class McpRouter {
   [[nodiscard]] Json initializeResult(const std::string& version) const;
   [[nodiscard]] Json capabilities(Era era) const;
   [[nodiscard]] const ServerIdentity& identity() const { return identity_; }
+  // Policy and token exchange; without one everything is allowed (authentication off).
+  void setAccessGuard(std::shared_ptr<const guard::AccessGuard> guard) { guard_ = std::move(guard); }
 
   // subscriptions/listen: the filter the server honours (request filter narrowed to what the
   // server advertises), or an error for malformed params.
@@ -76,7 +79,13 @@ class McpRouter {
 
  private:
   Expected<Json, RpcError> dispatch(const Message& request, RequestScope& scope);
-  Expected<Json, RpcError> listTools(const Json& params) const;
+  // Lists filtered per caller (router_access.cpp): a caller never sees what it may not use.
+  enum class ListKind { kTools, kResources, kResourceTemplates, kPrompts };
+  [[nodiscard]] Json visibleItems(ListKind kind, const RequestScope& scope) const;
+  // Policy check for one item; nullopt when allowed. Also prepares the caller for the connector.
+  std::optional<RpcError> checkAccess(policy::Action action, std::string_view kind,
+                                      const connectors::Catalog::Target& target, std::string_view exposedName,
+                                      const Json* arguments, RequestScope& scope) const;
   Expected<Json, RpcError> callTool(const Json& params, RequestScope& scope);
   Expected<Json, RpcError> readResource(const Json& params, RequestScope& scope);
   Expected<Json, RpcError> getPrompt(const Json& params, RequestScope& scope);
@@ -97,6 +106,7 @@ class McpRouter {
   RouterOptions options_;
   RequestStateCodec stateCodec_;
   TaskStore tasks_;
+  std::shared_ptr<const guard::AccessGuard> guard_;
 };
 
 }  // namespace mcphost::protocol

@@ -255,7 +255,15 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
       const std::size_t before = c->in.size();
       if (c->tls) {
         if (!c->tls->receive(std::string_view(buffer, static_cast<std::size_t>(n)), c->in)) {
-          close(c);  // bad handshake, bad record or close_notify
+          // Bad handshake, bad record or close_notify. Send the alert (it tells the client
+          // why, e.g. certificate expired) best-effort, then close.
+          std::string alert;
+          c->tls->drain(alert);
+          if (!alert.empty()) (void)::send(c->fd, alert.data(), alert.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (c->tls->failure().rfind("client certificate", 0) == 0) {
+            log::warn("tls", "client certificate refused", {{"peer", c->peer}, {"reason", c->tls->failure()}});
+          }
+          close(c);
           return;
         }
         std::string engineOutput;  // handshake records, tickets, alerts
@@ -373,7 +381,8 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
 void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::string body) {
   c->phase = Connection::Phase::kBusy;
   // Poco::Net::HTTPRequest has no move constructor; the copy is one small header map.
-  HttpRequest request{*c->head, std::move(c->rawHeaders), std::move(body), c->peer};
+  HttpRequest request{*c->head, std::move(c->rawHeaders), std::move(body), c->peer, c->tls != nullptr,
+                      c->tls ? c->tls->peerCertificate() : nullptr};
   c->head.reset();
   {
     std::lock_guard lock(c->mutex);

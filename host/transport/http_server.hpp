@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/client_certificate.hpp"
 #include "common/expected.hpp"
 #include "transport/tls.hpp"
 
@@ -27,6 +28,9 @@ struct HttpRequest {
   HeaderList rawHeaders;  // as sent, for headers whose exact bytes matter
   std::string body;
   std::string peer;  // "ip:port"
+  bool tls = false;
+  // The verified client certificate of an mTLS connection; null otherwise.
+  std::shared_ptr<const auth::ClientCertificate> clientCertificate;
 };
 
 class Connection;

@@ -32,6 +32,11 @@ class HttpSession {
   bool setStandalone(std::shared_ptr<StreamLog> log);  // false when one is already live
   void setBusToken(std::shared_ptr<void> token);
   void close();
+  // The principal that created the session ("method:subject"); set once, right after create.
+  // Every later request must come from the same principal, so a leaked session id alone is
+  // useless to someone else.
+  void bindOwner(std::string owner) { owner_ = std::move(owner); }
+  [[nodiscard]] const std::string& owner() const { return owner_; }
 
  private:
   std::shared_ptr<protocol::Session> session_;
@@ -42,6 +47,7 @@ class HttpSession {
   std::map<std::uint64_t, std::shared_ptr<StreamLog>> streams_;  // by creation order
   std::shared_ptr<StreamLog> standalone_;
   std::shared_ptr<void> busToken_;
+  std::string owner_;
 };
 
 struct SessionLimits {

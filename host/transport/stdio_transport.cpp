@@ -5,6 +5,7 @@
 #include "common/crypto.hpp"
 #include "common/thread_pool.hpp"
 #include "observe/log.hpp"
+#include "observe/metrics.hpp"
 #include "transport/stateless_headers.hpp"
 
 namespace mcphost::transport {
@@ -90,6 +91,27 @@ int StdioTransport::run(std::istream& in, std::ostream& out) {
   return 0;
 }
 
+void StdioTransport::setIdentity(auth::Principal principal, std::shared_ptr<guard::CallLimits> limits,
+                                 const connectors::Catalog* catalog) {
+  principal_ = std::move(principal);
+  rateLimits_ = std::move(limits);
+  catalog_ = catalog;
+}
+
+std::optional<protocol::RpcError> StdioTransport::rateLimited(const protocol::Message& message) {
+  if (!rateLimits_ || message.kind != MessageKind::kRequest) return std::nullopt;
+  auto refusal = rateLimits_->admitRequest(principal_.authMethod + ":" + principal_.subject);
+  if (!refusal && catalog_ != nullptr && message.method == "tools/call" && message.params.is_object() &&
+      message.params.contains("name") && message.params["name"].is_string()) {
+    if (auto target = catalog_->findTool(message.params["name"].get<std::string>()))
+      refusal = rateLimits_->admitToolCall(target->connectorId, message.params["name"].get<std::string>());
+  }
+  if (!refusal) return std::nullopt;
+  observe::Metrics::instance().countRateLimited();
+  return protocol::RpcError{guard::kRateLimited, refusal->message,
+                            {{"retryAfterSeconds", refusal->retryAfter.count()}}};
+}
+
 void StdioTransport::handleLine(const std::string& line, Writer& writer) {
   auto parsed = protocol::parseJson(line, limits_);
   if (!parsed) {
@@ -111,6 +133,11 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
                      params["_meta"].contains(protocol::kMetaProtocolVersion);
   protocol::RequestScope scope;
   scope.sink = &writer;
+  scope.caller = principal_;
+  if (auto limited = rateLimited(*message)) {
+    writer.send(protocol::makeErrorResponse(message->id, *limited));
+    return;
+  }
   if (params.is_object() && params.contains("_meta") && params["_meta"].is_object())
     scope.meta = params["_meta"];
 

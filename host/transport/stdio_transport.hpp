@@ -9,6 +9,7 @@
 #include <mutex>
 #include <ostream>
 
+#include "guard/call_limits.hpp"
 #include "protocol/mcp_router.hpp"
 
 namespace mcphost::transport {
@@ -17,6 +18,9 @@ class StdioTransport {
  public:
   StdioTransport(protocol::McpRouter& router, std::shared_ptr<protocol::ChangeBus> bus,
                  protocol::ParseLimits limits, std::size_t workerThreads);
+  // Who the local user is, and the rate limits that apply (null: none). Before run().
+  void setIdentity(auth::Principal principal, std::shared_ptr<guard::CallLimits> limits,
+                   const connectors::Catalog* catalog);
   // Serves until end of input; returns the process exit code.
   int run(std::istream& in, std::ostream& out);
 
@@ -30,6 +34,10 @@ class StdioTransport {
   std::size_t workerThreads_;
   std::mutex sessionMutex_;
   std::shared_ptr<protocol::Session> session_;
+  auth::Principal principal_;
+  std::shared_ptr<guard::CallLimits> rateLimits_;
+  const connectors::Catalog* catalog_ = nullptr;
+  [[nodiscard]] std::optional<protocol::RpcError> rateLimited(const protocol::Message& message);
 };
 
 }  // namespace mcphost::transport

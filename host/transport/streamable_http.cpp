@@ -7,6 +7,7 @@
 #include "common/crypto.hpp"
 #include "observe/log.hpp"
 #include "observe/metrics.hpp"
+#include "transport/exchange.hpp"
 #include "transport/stateless_headers.hpp"
 
 namespace mcphost::transport {
@@ -15,26 +16,6 @@ using protocol::Json;
 using protocol::Message;
 using protocol::MessageKind;
 namespace errc = protocol::errc;
-
-struct StreamableHttpEndpoint::Exchange {
-  HttpRequest request;
-  std::shared_ptr<ResponseChannel> channel;
-  std::string correlationId;
-  std::string method;  // MCP method, for the access log
-  int status = 0;
-
-  void respondJson(int httpStatus, const Json& body, HeaderList headers = {}) {
-    status = httpStatus;
-    headers.emplace_back("Content-Type", "application/json");
-    headers.emplace_back("X-Request-Id", correlationId);
-    channel->respond(httpStatus, headers, body.dump(-1, ' ', false, Json::error_handler_t::replace));
-  }
-  void respondError(int httpStatus, int code, const std::string& message, const Json& id = nullptr,
-                    const Json& data = nullptr, HeaderList headers = {}) {
-    respondJson(httpStatus, protocol::makeErrorResponse(id, protocol::RpcError{code, message, data}),
-                std::move(headers));
-  }
-};
 
 namespace {
 
@@ -151,7 +132,7 @@ std::optional<std::string> StreamableHttpEndpoint::rebindingViolation(
 void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr<ResponseChannel>& channel) {
   const auto started = std::chrono::steady_clock::now();
   std::string correlationId = correlationIdFor(request.head);
-  Exchange ex{std::move(request), channel, std::move(correlationId), {}, 0};
+  Exchange ex{std::move(request), channel, std::move(correlationId), {}, 0, {}};
   const auto target = requestPath(ex.request.head.getURI());
   const std::string path = target.value_or("");
   if (!target) {
@@ -165,6 +146,12 @@ void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr
   } else if (path == "/readyz") {
     auto reasons = readiness_ ? readiness_() : std::vector<std::string>{};
     ex.respondJson(reasons.empty() ? 200 : 503, Json{{"ready", reasons.empty()}, {"reasons", reasons}});
+  } else if (options_.auth && options_.auth->enabled() &&
+             std::ranges::count(options_.auth->resourceMetadataPaths(), path) > 0) {
+    // RFC 9728: how a client finds the authorization server for this resource.
+    ex.status = 200;
+    channel->respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "max-age=3600"}},
+                     options_.auth->resourceMetadataJson());
   } else if (path == "/metrics") {
     ex.status = 200;
     channel->respond(200, {{"Content-Type", "text/plain; version=0.0.4"}},
@@ -175,6 +162,7 @@ void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr
                      "not found; the MCP endpoint is " + options_.path + "\n");
   }
   if (options_.accessLog && path == options_.path) {
+    // The principal is logged by subject only: never a token, password or key.
     const auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
             .count();
@@ -184,6 +172,8 @@ void StreamableHttpEndpoint::handle(HttpRequest&& request, const std::shared_ptr
                {"mcp_method", ex.method},
                {"status", ex.status},
                {"peer", ex.request.peer},
+               {"subject", ex.principal.subject},
+               {"auth_method", ex.principal.authMethod},
                {"duration_us", micros}});
   }
 }
@@ -195,6 +185,7 @@ void StreamableHttpEndpoint::handleMcp(Exchange& ex) {
     ex.respondError(403, kServerError, "Forbidden: " + *violation);
     return;
   }
+  if (!authenticate(ex)) return;
   const std::string& method = ex.request.head.getMethod();
   if (method == "POST") return handlePost(ex);
   if (method == "GET") return handleGet(ex);
@@ -231,6 +222,7 @@ void StreamableHttpEndpoint::handlePost(Exchange& ex) {
     return;
   }
   ex.method = message->method;
+  if (!admitToolCall(ex, *message)) return;
   const Json& params = message->params;
   const bool claim = params.is_object() && params.contains("_meta") && params["_meta"].is_object() &&
                      params["_meta"].contains(protocol::kMetaProtocolVersion);
@@ -271,6 +263,7 @@ void StreamableHttpEndpoint::handleInitialize(Exchange& ex, const Message& messa
   auto session = std::make_shared<protocol::Session>(randomToken(16), version, caps,
                                                      params.value("clientInfo", Json::object()));
   auto http = sessions_.create(session);
+  http->bindOwner(ex.principal.authMethod + ":" + ex.principal.subject);
   subscribeSession(http);
   log::info("session", "session started",
             {{"correlation_id", ex.correlationId},
@@ -315,6 +308,12 @@ std::shared_ptr<HttpSession> StreamableHttpEndpoint::requireSession(Exchange& ex
     return nullptr;
   }
   auto session = sessions_.find(head.get("Mcp-Session-Id"));
+  if (session && session->owner() != ex.principal.authMethod + ":" + ex.principal.subject) {
+    // Someone else's session: answer exactly as for an unknown id, so ids cannot be probed.
+    log::warn("session", "session used by another principal",
+              {{"correlation_id", ex.correlationId}, {"subject", ex.principal.subject}, {"peer", ex.request.peer}});
+    session = nullptr;
+  }
   if (!session) {
     ex.respondError(404, -32001, "Session not found: it expired or was deleted; initialize a new session");
     return nullptr;
@@ -338,6 +337,7 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   protocol::RequestScope scope;
   scope.era = protocol::Era::kSession;
   scope.correlationId = ex.correlationId;
+  scope.caller = ex.principal;
   scope.session = session->protocolPtr();
   scope.protocolVersion = session->protocol().version();
   scope.clientCapabilities = session->protocol().clientCapabilities();
@@ -394,6 +394,7 @@ void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& messag
   protocol::RequestScope scope;
   scope.era = protocol::Era::kStateless;
   scope.correlationId = ex.correlationId;
+  scope.caller = ex.principal;
   scope.protocolVersion = meta[std::string(protocol::kMetaProtocolVersion)].get<std::string>();
   scope.clientCapabilities = meta[std::string(protocol::kMetaClientCapabilities)];
   scope.meta = meta;
@@ -505,7 +506,9 @@ void StreamableHttpEndpoint::handleDelete(Exchange& ex) {
     ex.respondError(400, kServerError, "Bad Request: DELETE needs the Mcp-Session-Id header");
     return;
   }
-  if (!sessions_.remove(head.get("Mcp-Session-Id"))) {
+  auto session = sessions_.find(head.get("Mcp-Session-Id"));
+  if (!session || session->owner() != ex.principal.authMethod + ":" + ex.principal.subject ||
+      !sessions_.remove(head.get("Mcp-Session-Id"))) {
     ex.respondError(404, -32001, "Session not found");
     return;
   }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/auth_chain.hpp"
+#include "guard/call_limits.hpp"
 #include "protocol/change_bus.hpp"
 #include "protocol/mcp_router.hpp"
 #include "transport/http_server.hpp"
@@ -29,6 +31,9 @@ struct EndpointOptions {
   bool resumableResponses = true;
   bool accessLog = true;
   SessionLimits sessions;
+  // Authentication (null or disabled: every caller is anonymous) and rate limits (null: none).
+  std::shared_ptr<auth::AuthChain> auth;
+  std::shared_ptr<guard::CallLimits> rateLimits;
 };
 
 // Readiness: empty when ready, else the reasons.
@@ -49,6 +54,8 @@ class StreamableHttpEndpoint {
  private:
   struct Exchange;
   void handleMcp(Exchange& ex);
+  bool authenticate(Exchange& ex);  // false when it answered (401/403/429/503)
+  bool admitToolCall(Exchange& ex, const protocol::Message& message);
   void handlePost(Exchange& ex);
   void handleGet(Exchange& ex);
   void handleDelete(Exchange& ex);

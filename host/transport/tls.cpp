@@ -4,6 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <array>
 
 namespace mcphost::transport {
 
@@ -16,6 +19,62 @@ std::string lastError() {
   ERR_error_string_n(code, buffer, sizeof buffer);
   ERR_clear_error();
   return buffer;
+}
+
+std::string nameEntry(X509_NAME* name, int nid) {
+  if (name == nullptr) return {};
+  const int index = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (index < 0) return {};
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&utf8, data);
+  if (length < 0) return {};
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+std::string oneLine(X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr || name == nullptr) {
+    BIO_free(bio);
+    return {};
+  }
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(length > 0 ? length : 0));
+  BIO_free(bio);
+  return out;
+}
+
+auth::ClientCertificate describe(X509* cert) {
+  auth::ClientCertificate out;
+  out.subjectDn = oneLine(X509_get_subject_name(cert));
+  out.subjectCn = nameEntry(X509_get_subject_name(cert), NID_commonName);
+  out.issuerCn = nameEntry(X509_get_issuer_name(cert), NID_commonName);
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    int type = 0;
+    auto* value = static_cast<ASN1_STRING*>(GENERAL_NAME_get0_value(name, &type));
+    if (value == nullptr || (type != GEN_DNS && type != GEN_URI && type != GEN_EMAIL)) continue;
+    std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                     static_cast<std::size_t>(ASN1_STRING_length(value)));
+    if (text.find('\0') != std::string::npos) continue;  // embedded NUL: a spoofing attempt
+    (type == GEN_DNS ? out.sanDns : type == GEN_URI ? out.sanUri : out.sanEmail).push_back(std::move(text));
+  }
+  GENERAL_NAMES_free(names);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (X509_digest(cert, EVP_sha256(), digest.data(), &length) == 1) {
+    static const char* kHex = "0123456789abcdef";
+    for (unsigned int i = 0; i < length; ++i) {
+      out.fingerprintSha256 += kHex[digest[i] >> 4];
+      out.fingerprintSha256 += kHex[digest[i] & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -43,6 +102,23 @@ Expected<std::shared_ptr<TlsContext>, std::string> TlsContext::create(const TlsS
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return unexpected("server.tls: the private key does not match the certificate: " + lastError());
   }
+  if (!settings.clientCaFile.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, settings.clientCaFile.c_str(), nullptr) != 1) {
+      return unexpected("server.tls.client_ca_file '" + settings.clientCaFile + "': " + lastError());
+    }
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.clientCaFile.c_str());
+    if (names == nullptr) {
+      return unexpected("server.tls.client_ca_file '" + settings.clientCaFile + "': no CA certificate in it");
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);  // ctx owns the list now
+    // Chain, validity period and the clientAuth purpose are checked by OpenSSL: a server-only
+    // certificate from the same CA is refused.
+    SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (settings.clientCertRequired ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       nullptr);
+    static const unsigned char kSessionContext[] = "mcphost";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  }
   return context;
 }
 
@@ -65,6 +141,16 @@ bool TlsStream::handshakeDone() const {
   return SSL_is_init_finished(ssl_) == 1;
 }
 
+std::shared_ptr<const auth::ClientCertificate> TlsStream::peerCertificate() {
+  if (peerChecked_ || !handshakeDone()) return peer_;
+  peerChecked_ = true;
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK) {
+    peer_ = std::make_shared<const auth::ClientCertificate>(describe(cert));
+  }
+  return peer_;
+}
+
 bool TlsStream::receive(std::string_view ciphertext, std::string& plaintext) {
   if (!ciphertext.empty() &&
       BIO_write(SSL_get_rbio(ssl_), ciphertext.data(), static_cast<int>(ciphertext.size())) <= 0) {
@@ -78,8 +164,14 @@ bool TlsStream::receive(std::string_view ciphertext, std::string& plaintext) {
       continue;
     }
     const int error = SSL_get_error(ssl_, n);
+    const bool retry = error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
+    if (!retry && failure_.empty()) {
+      const long verify = SSL_get_verify_result(ssl_);
+      failure_ = verify != X509_V_OK ? std::string("client certificate: ") + X509_verify_cert_error_string(verify)
+                                     : lastError();
+    }
     ERR_clear_error();
-    return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
+    return retry;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/client_certificate.hpp"
 #include "common/expected.hpp"
 
 using SSL_CTX = struct ssl_ctx_st;
@@ -17,6 +18,10 @@ struct TlsSettings {
   std::string certificateFile;     // PEM, leaf first, then the chain
   std::string privateKeyFile;      // PEM
   std::string minVersion = "1.2";  // "1.2" or "1.3"
+  // mTLS: request a client certificate and verify it against this CA (chain, validity and the
+  // clientAuth purpose); required refuses handshakes that present none.
+  std::string clientCaFile;
+  bool clientCertRequired = false;
 };
 
 class TlsContext {
@@ -49,9 +54,16 @@ class TlsStream {
   // Ciphertext the engine produced on its own (handshake records, alerts).
   void drain(std::string& wire);
   [[nodiscard]] bool handshakeDone() const;
+  // The verified client certificate (null when none was presented); computed once.
+  [[nodiscard]] std::shared_ptr<const auth::ClientCertificate> peerCertificate();
+  // Why the last receive() failed, e.g. "client certificate: certificate has expired".
+  [[nodiscard]] const std::string& failure() const { return failure_; }
 
  private:
   SSL* ssl_ = nullptr;
+  bool peerChecked_ = false;
+  std::shared_ptr<const auth::ClientCertificate> peer_;
+  std::string failure_;
 };
 
 }  // namespace mcphost::transport

@@ -248,11 +248,8 @@ Outcome WorkerConnector::request(const std::string& method, Json params, CallCon
     call->correlationId = correlation.empty() ? randomToken(8) : std::string(correlation);
     context["correlationId"] = call->correlationId;
     const Caller& who = ctx->caller();
-    context["caller"] = {{"subject", who.subject},
-                         {"authMethod", who.authMethod},
-                         {"groups", who.groups},
-                         {"tenant", who.tenant},
-                         {"attributes", who.attributes}};
+    context["caller"] = auth::publicView(who);
+    if (!who.exchangedToken.empty()) context["caller"]["accessToken"] = who.exchangedToken;
     Json caps = Json::object();
     for (const char* cap : {"elicitation", "sampling", "roots"}) {
       if (ctx->clientSupports(cap)) caps[cap] = Json::object();

@@ -1,0 +1,12 @@
+// Reads the security sections of the configuration: auth, policy, rate_limits, state_dir.
+#pragma once
+
+#include "config/yaml_reader.hpp"
+
+namespace mcphost::config::detail {
+
+void readSecurity(Reader& r, const YAML::Node& root, Config& cfg);
+// A secret reference: {env: VAR} or {file: PATH}; never the value itself.
+void readSecretSource(Reader& r, const YAML::Node& node, const std::string& path, SecretSource& out);
+
+}  // namespace mcphost::config::detail
