@@ -102,7 +102,7 @@ class JwksCache {
   Expected<std::shared_ptr<const JwkSet>, std::string> load();
 
   const JwksSource source_;
-  std::mutex fetchMutex_;  // serialises network fetches; never held with stateMutex_ waiting on it
+  std::mutex fetchMutex_;  // serialises network fetches; never taken while holding stateMutex_
   mutable std::mutex stateMutex_;
   std::shared_ptr<const JwkSet> keys_;
   std::string resolvedUri_;

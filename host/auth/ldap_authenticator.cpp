@@ -1,9 +1,11 @@
 #include "auth/ldap_authenticator.hpp"
 
+#include <fcntl.h>
 #include <ldap.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "auth/ldap_filter.hpp"
@@ -97,7 +100,9 @@ std::string asciiLower(std::string_view text) {
   return out;
 }
 
-bool equalsIgnoringCase(std::string_view a, std::string_view b) { return asciiLower(a) == asciiLower(b); }
+bool equalsIgnoringCase(std::string_view a, std::string_view b) {
+  return asciiLower(a) == asciiLower(b);
+}
 
 bool isValidUtf8(std::string_view text) {
   std::size_t i = 0;
@@ -170,7 +175,9 @@ std::string describe(int code, const std::string& diagnostic) {
 
 // Client-side failures (server down, timeout, TLS, encoding) and the server saying it is busy
 // or unavailable: the connection cannot be trusted for another request.
-bool isConnectionLevelError(int code) { return code < 0 || code == LDAP_BUSY || code == LDAP_UNAVAILABLE; }
+bool isConnectionLevelError(int code) {
+  return code < 0 || code == LDAP_BUSY || code == LDAP_UNAVAILABLE;
+}
 
 // Bind results that are about the credentials (or the account), not about the directory.
 bool isCredentialRejection(int code) {
@@ -200,9 +207,10 @@ AuthFailure unavailable(std::string detail) {
 // Attributes that hold secrets in common schemas: never copied into a Principal.
 bool isSecretAttribute(std::string_view name) {
   static const char* const kSecretAttributes[] = {
-      "userpassword",    "authpassword",           "unicodepwd",     "sambantpassword",
-      "sambalmpassword", "supplementalcredentials", "ntpwdhistory",  "lmpwdhistory",
-      "dbcspwd",         "msds-managedpassword",    "userpkcs12",    "krbprincipalkey"};
+      "userpassword",         "authpassword",    "unicodepwd",
+      "sambantpassword",      "sambalmpassword", "supplementalcredentials",
+      "ntpwdhistory",         "lmpwdhistory",    "dbcspwd",
+      "msds-managedpassword", "userpkcs12",      "krbprincipalkey"};
   const std::string lower = asciiLower(name);
   return std::any_of(std::begin(kSecretAttributes), std::end(kSecretAttributes),
                      [&](const char* secret) { return lower == secret; });
@@ -237,20 +245,21 @@ DirectoryEntry readEntry(LDAP* ld, LDAPMessage* message) {
   DirectoryEntry entry;
   if (const LdapString dn(ldap_get_dn(ld, message)); dn) entry.dn = dn.get();
   BerElement* rawBer = nullptr;
-  for (LdapString attribute(ldap_first_attribute(ld, message, &rawBer)); attribute;
-       attribute.reset(ldap_next_attribute(ld, message, rawBer))) {
+  LdapString attribute(ldap_first_attribute(ld, message, &rawBer));
+  const BerPtr ber(rawBer);
+  for (; attribute; attribute.reset(ldap_next_attribute(ld, message, ber.get()))) {
     auto& target = entry.attributes[asciiLower(attribute.get())];
     const ValuesPtr values(ldap_get_values_len(ld, message, attribute.get()));
     if (!values) continue;
     for (berval** value = values.get(); *value != nullptr; ++value)
       target.emplace_back((*value)->bv_val, (*value)->bv_len);
   }
-  const BerPtr ber(rawBer);
   return entry;
 }
 
 SearchOutcome search(LDAP* ld, const std::string& base, int scope, const std::string& filter,
-                     const std::vector<std::string>& attributes, int sizeLimit, std::chrono::milliseconds timeout) {
+                     const std::vector<std::string>& attributes, int sizeLimit,
+                     std::chrono::milliseconds timeout) {
   std::vector<std::string> attributeStorage = attributes;
   if (attributeStorage.empty()) attributeStorage.emplace_back(LDAP_NO_ATTRS);
   std::vector<char*> attributeList;
@@ -309,6 +318,106 @@ bool looksAlive(LDAP* ld) {
   return poll(&watch, 1, 0) == 0;
 }
 
+// ---- bounded connection set-up --------------------------------------------------------------
+
+// libldap 2.5 with GnuTLS does not bound the TLS handshake: with LDAP_OPT_NETWORK_TIMEOUT set it
+// makes the socket non-blocking and gnutls_handshake() then spins on EAGAIN for as long as a
+// peer that accepted the TCP connection stays silent. So for TLS connections a watchdog owns a
+// duplicate of the socket (it cannot be closed and reused under us) and shuts it down at the
+// deadline, which makes a blocked handshake fail at once; the handshake itself runs blocking.
+class ConnectWatchdog {
+ public:
+  explicit ConnectWatchdog(std::chrono::steady_clock::time_point deadline)
+      : thread_([this, deadline] { run(deadline); }) {}
+  ~ConnectWatchdog() {
+    {
+      const std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    if (socket_ >= 0) ::close(socket_);
+  }
+  ConnectWatchdog(const ConnectWatchdog&) = delete;
+  ConnectWatchdog& operator=(const ConnectWatchdog&) = delete;
+
+  bool watch(int descriptor) {
+    const std::lock_guard lock(mutex_);
+    if (socket_ >= 0) ::close(socket_);
+    socket_ = ::fcntl(descriptor, F_DUPFD_CLOEXEC, 0);
+    if (expired_ && socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+    return socket_ >= 0;
+  }
+  [[nodiscard]] bool expired() {
+    const std::lock_guard lock(mutex_);
+    return expired_;
+  }
+
+ private:
+  void run(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    if (wake_.wait_until(lock, deadline, [this] { return finished_; })) return;
+    expired_ = true;
+    if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool finished_ = false;
+  bool expired_ = false;
+  int socket_ = -1;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
+// What the connect callback needs to know about the connection being set up. libldap calls it
+// synchronously in the connecting thread, hence a thread-local.
+struct ConnectionSetup {
+  bool active = false;
+  ConnectWatchdog* watchdog = nullptr;  // TLS connections only
+};
+thread_local ConnectionSetup connectionSetup;
+
+class ConnectionSetupScope {
+ public:
+  explicit ConnectionSetupScope(ConnectWatchdog* watchdog)
+      : previous_(std::exchange(connectionSetup, ConnectionSetup{true, watchdog})) {}
+  ~ConnectionSetupScope() { connectionSetup = previous_; }
+  ConnectionSetupScope(const ConnectionSetupScope&) = delete;
+  ConnectionSetupScope& operator=(const ConnectionSetupScope&) = delete;
+
+ private:
+  ConnectionSetup previous_;
+};
+
+// Runs once the TCP connection exists, before any TLS.
+int onConnected(LDAP* ld, Sockbuf* socketBuffer, LDAPURLDesc* /*url*/, sockaddr* /*address*/,
+                ldap_conncb* /*callbacks*/) {
+  // libldap silently reconnects a handle whose connection was lost; that new connection would
+  // be unbound (anonymous) and, with StartTLS, unencrypted. Only openConnection() may connect.
+  if (!connectionSetup.active) return -1;
+  if (connectionSetup.watchdog == nullptr) return 0;
+  int descriptor = -1;
+  ber_sockbuf_ctrl(socketBuffer, LBER_SB_OPT_GET_FD, &descriptor);
+  // Without a watchdog the handshake would be unbounded: refuse the connection instead.
+  if (descriptor < 0 || !connectionSetup.watchdog->watch(descriptor)) return -1;
+  const timeval blocking{-1, 0};  // a blocking handshake, which the watchdog can interrupt
+  ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &blocking);
+  return 0;
+}
+void onClosed(LDAP* /*ld*/, Sockbuf* /*socketBuffer*/, ldap_conncb* /*callbacks*/) {}
+ldap_conncb kConnectCallbacks{onConnected, onClosed, nullptr};
+
+std::vector<std::string> splitUrls(const std::string& urls) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < urls.size()) {
+    const std::size_t end = std::min(urls.find_first_of(" ,", start), urls.size());
+    if (end > start) out.push_back(urls.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // ---- the service connection pool ------------------------------------------------------------
 
 // Connections bound as the service account, reused across searches. At most `capacity` exist;
@@ -357,7 +466,8 @@ class ServiceConnectionPool {
         // Firewalls and servers drop idle connections silently; past this age a fresh one is
         // cheaper than a timeout.
         constexpr auto kMaxIdle = std::chrono::minutes(5);
-        if (std::chrono::steady_clock::now() - candidate.since < kMaxIdle && looksAlive(candidate.handle.get()))
+        if (std::chrono::steady_clock::now() - candidate.since < kMaxIdle &&
+            looksAlive(candidate.handle.get()))
           return Lease(this, std::move(candidate.handle), true);
         --open_;
         discarded.push_back(std::move(candidate.handle));
@@ -374,9 +484,10 @@ class ServiceConnectionPool {
         }
         return Lease(this, std::move(created).value(), false);
       }
-      if (changed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= capacity_)
-        return unexpected(
-            unavailable("all " + std::to_string(capacity_) + " service connections busy for the whole timeout"));
+      if (changed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+          open_ >= capacity_)
+        return unexpected(unavailable("all " + std::to_string(capacity_) +
+                                      " service connections busy for the whole timeout"));
     }
   }
 
@@ -420,14 +531,11 @@ class ServiceConnectionPool {
 };
 
 std::optional<std::string> validateSettings(const LdapSettings& s) {
-  if (s.url.empty()) return "ldap: url is empty";
-  std::size_t start = 0;
-  while (start < s.url.size()) {
-    const std::size_t end = std::min(s.url.find(' ', start), s.url.size());
-    const std::string one = asciiLower(s.url.substr(start, end - start));
-    if (!one.empty() && one.rfind("ldap://", 0) != 0 && one.rfind("ldaps://", 0) != 0)
-      return "ldap: url must be ldap://host:port or ldaps://host:port, got '" + printable(one) + "'";
-    start = end + 1;
+  if (splitUrls(s.url).empty()) return "ldap: url is empty";
+  for (const auto& url : splitUrls(s.url)) {
+    const std::string lower = asciiLower(url);
+    if (lower.rfind("ldap://", 0) != 0 && lower.rfind("ldaps://", 0) != 0)
+      return "ldap: url must be ldap://host:port or ldaps://host:port, got '" + printable(url) + "'";
   }
   if (s.timeout <= std::chrono::milliseconds::zero()) return "ldap: timeout must be positive";
   if (!s.bindDn.empty() && s.bindPassword.empty())
@@ -471,46 +579,73 @@ struct LdapAuthenticator::Impl {
     if (settings.groupMode == LdapGroupMode::kMemberOf) request("memberOf");
   }
 
-  [[nodiscard]] bool usesTls() const {
-    return settings.startTls || asciiLower(settings.url).find("ldaps://") != std::string::npos;
+  // One URL at a time, so connection set-up (and its watchdog) concerns exactly one server and
+  // the detail can say which ones failed. All attempts share one deadline.
+  Expected<LdapHandle, AuthFailure> openConnection() const {
+    const auto deadline = std::chrono::steady_clock::now() + settings.timeout;
+    std::string failures;
+    for (const auto& url : splitUrls(settings.url)) {
+      auto connection = openConnection(url, deadline);
+      if (connection) return std::move(connection).value();
+      failures += (failures.empty() ? "" : "; ") + connection.error();
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+    return unexpected(unavailable(failures.empty() ? "no url to connect to" : failures));
   }
 
-  // A connected handle (StartTLS done when configured), not yet bound.
-  Expected<LdapHandle, AuthFailure> openConnection() const {
+  // A connected handle (TLS established when configured), not yet bound.
+  Expected<LdapHandle, std::string> openConnection(const std::string& url,
+                                                   std::chrono::steady_clock::time_point deadline) const {
+    const auto remaining =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (remaining <= std::chrono::milliseconds::zero()) return unexpected(url + ": no time left");
     LDAP* raw = nullptr;
-    const int initialized = ldap_initialize(&raw, settings.url.c_str());
+    const int initialized = ldap_initialize(&raw, url.c_str());
     LdapHandle ld(raw);
     if (initialized != LDAP_SUCCESS || !ld)
-      return unexpected(unavailable("cannot use url '" + printable(settings.url) + "': " +
-                                    describe(initialized, {})));
+      return unexpected("cannot use url '" + printable(url) + "': " + describe(initialized, {}));
+    const bool tls = settings.startTls || asciiLower(url).rfind("ldaps://", 0) == 0;
     const int version = LDAP_VERSION3;
-    const timeval timeout = toTimeval(settings.timeout);
-    bool optionsSet = ldap_set_option(ld.get(), LDAP_OPT_PROTOCOL_VERSION, &version) == LDAP_OPT_SUCCESS &&
-                      ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF) == LDAP_OPT_SUCCESS &&
-                      ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &timeout) == LDAP_OPT_SUCCESS &&
-                      ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &timeout) == LDAP_OPT_SUCCESS;
-    if (optionsSet && usesTls()) {
-      const int requireCertificate = settings.verifyCertificate ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+    const timeval connectTimeout = toTimeval(remaining);
+    const timeval operationTimeout = toTimeval(settings.timeout);
+    bool optionsSet =
+        ldap_set_option(ld.get(), LDAP_OPT_PROTOCOL_VERSION, &version) == LDAP_OPT_SUCCESS &&
+        ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF) == LDAP_OPT_SUCCESS &&
+        ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &connectTimeout) == LDAP_OPT_SUCCESS &&
+        ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &operationTimeout) == LDAP_OPT_SUCCESS &&
+        ldap_set_option(ld.get(), LDAP_OPT_CONNECT_CB, &kConnectCallbacks) == LDAP_OPT_SUCCESS;
+    if (optionsSet && tls) {
+      const int requireCertificate =
+          settings.verifyCertificate ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
       const int minimumProtocol = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
       const int clientContext = 0;
       optionsSet =
-          (settings.caFile.empty() ||
-           ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE, settings.caFile.c_str()) == LDAP_OPT_SUCCESS) &&
+          (settings.caFile.empty() || ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE,
+                                                      settings.caFile.c_str()) == LDAP_OPT_SUCCESS) &&
           ldap_set_option(ld.get(), LDAP_OPT_X_TLS_REQUIRE_CERT, &requireCertificate) == LDAP_OPT_SUCCESS &&
           ldap_set_option(ld.get(), LDAP_OPT_X_TLS_PROTOCOL_MIN, &minimumProtocol) == LDAP_OPT_SUCCESS &&
           // A context of this handle's own, so these TLS settings apply here and nowhere else.
           ldap_set_option(ld.get(), LDAP_OPT_X_TLS_NEWCTX, &clientContext) == LDAP_OPT_SUCCESS;
     }
-    if (!optionsSet) return unexpected(unavailable("cannot set connection options: " + diagnosticOf(ld.get())));
+    if (!optionsSet) return unexpected("cannot set connection options: " + diagnosticOf(ld.get()));
 
+    std::optional<ConnectWatchdog> watchdog;
+    if (tls) watchdog.emplace(deadline);
+    const ConnectionSetupScope setup(watchdog ? &*watchdog : nullptr);
+    auto failed = [&](const std::string& what, int code) {
+      std::string detail = printable(url) + ": " + what + ": " + describe(code, diagnosticOf(ld.get()));
+      if (watchdog && watchdog->expired()) detail += " (TLS set-up did not finish within the timeout)";
+      return unexpected(std::move(detail));
+    };
     if (const int connected = ldap_connect(ld.get()); connected != LDAP_SUCCESS)
-      return unexpected(unavailable("cannot connect to " + printable(settings.url) + ": " +
-                                    describe(connected, diagnosticOf(ld.get()))));
+      return failed("connect", connected);
     if (settings.startTls && ldap_tls_inplace(ld.get()) == 0) {
       // Never fall back to plain text: the password would cross the network in the clear.
       if (const int upgraded = ldap_start_tls_s(ld.get(), nullptr, nullptr); upgraded != LDAP_SUCCESS)
-        return unexpected(unavailable("StartTLS failed: " + describe(upgraded, diagnosticOf(ld.get()))));
+        return failed("StartTLS failed", upgraded);
     }
+    // The watchdog's blocking set-up is over; later operations are bounded by LDAP_OPT_TIMEOUT.
+    ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &operationTimeout);
     return ld;
   }
 
@@ -532,14 +667,17 @@ struct LdapAuthenticator::Impl {
   // discarded and the search retried once on a fresh connection.
   Expected<SearchOutcome, AuthFailure> searchAsService(const std::string& base, int scope,
                                                        const std::string& filter,
-                                                       const std::vector<std::string>& attributes, int sizeLimit) {
+                                                       const std::vector<std::string>& attributes,
+                                                       int sizeLimit) {
     for (int attempt = 0;; ++attempt) {
       auto lease = pool.acquire();
       if (!lease) return unexpected(lease.error());
-      SearchOutcome outcome = search(lease->get(), base, scope, filter, attributes, sizeLimit, settings.timeout);
+      SearchOutcome outcome =
+          search(lease->get(), base, scope, filter, attributes, sizeLimit, settings.timeout);
       if (!isConnectionLevelError(outcome.code)) return outcome;
       lease->markBroken();
-      if (lease->reused() && attempt == 0) {
+      const bool serverWentAway = outcome.code == LDAP_SERVER_DOWN || outcome.code == LDAP_CONNECT_ERROR;
+      if (serverWentAway && lease->reused() && attempt == 0) {
         pool.discardIdle();
         continue;
       }
@@ -552,7 +690,8 @@ struct LdapAuthenticator::Impl {
                                                 const std::string& filter,
                                                 const std::vector<std::string>& attributes, int sizeLimit) {
     if (userConnection == nullptr) return searchAsService(base, scope, filter, attributes, sizeLimit);
-    SearchOutcome outcome = search(userConnection, base, scope, filter, attributes, sizeLimit, settings.timeout);
+    SearchOutcome outcome =
+        search(userConnection, base, scope, filter, attributes, sizeLimit, settings.timeout);
     if (isConnectionLevelError(outcome.code))
       return unexpected(unavailable("search in '" + printable(base) +
                                     "' failed: " + describe(outcome.code, outcome.diagnostic)));
@@ -568,11 +707,13 @@ struct LdapAuthenticator::Impl {
     const int code = simpleBind(connection->get(), dn, password, diagnostic);
     if (code == LDAP_SUCCESS) return connection;
     if (isCredentialRejection(code))
-      return unexpected(invalidCredentials("bind as '" + printable(dn) + "' rejected: " + describe(code, diagnostic)));
+      return unexpected(
+          invalidCredentials("bind as '" + printable(dn) + "' rejected: " + describe(code, diagnostic)));
     return unexpected(unavailable("bind as '" + printable(dn) + "' failed: " + describe(code, diagnostic)));
   }
 
-  Expected<std::vector<std::string>, AuthFailure> lookupGroups(const DirectoryEntry& user, LDAP* userConnection) {
+  Expected<std::vector<std::string>, AuthFailure> lookupGroups(const DirectoryEntry& user,
+                                                               LDAP* userConnection) {
     std::vector<std::string> groups;
     auto add = [&groups](std::string name) {
       if (name.empty() || !isValidUtf8(name)) return;
@@ -623,7 +764,8 @@ struct LdapAuthenticator::Impl {
       break;
     }
     principal.displayName = user.firstText(settings.displayNameAttribute).value_or(principal.subject);
-    if (!settings.tenantAttribute.empty()) principal.tenant = user.firstText(settings.tenantAttribute).value_or("");
+    if (!settings.tenantAttribute.empty())
+      principal.tenant = user.firstText(settings.tenantAttribute).value_or("");
     principal.attributes["dn"] = isValidUtf8(user.dn) ? user.dn : base64Encode(user.dn);
     for (const auto& name : settings.extraAttributes) {
       const auto* values = name.empty() || isSecretAttribute(name) ? nullptr : user.values(name);
@@ -650,7 +792,8 @@ struct LdapAuthenticator::Impl {
     // Checked before any network traffic. An empty password in particular must never reach the
     // directory: a simple bind with a DN and no password is an "unauthenticated" bind that
     // many servers answer with success.
-    if (rawUsername.size() > kLdapMaxUsernameBytes) return unexpected(invalidCredentials("username too long"));
+    if (rawUsername.size() > kLdapMaxUsernameBytes)
+      return unexpected(invalidCredentials("username too long"));
     if (std::any_of(rawUsername.begin(), rawUsername.end(), [](char c) {
           const auto byte = static_cast<unsigned char>(c);
           return byte < 0x20U || byte == 0x7FU;
@@ -676,8 +819,8 @@ struct LdapAuthenticator::Impl {
       auto read = searchOn(reader, dn, LDAP_SCOPE_BASE, "(objectClass=*)", userAttributes, 1);
       if (!read) return unexpected(read.error());
       if (read->code != LDAP_SUCCESS && read->code != LDAP_NO_SUCH_OBJECT)
-        return unexpected(unavailable("reading '" + printable(dn) + "' failed: " +
-                                      describe(read->code, read->diagnostic)));
+        return unexpected(
+            unavailable("reading '" + printable(dn) + "' failed: " + describe(read->code, read->diagnostic)));
       // An entry the reader may not see still bound successfully: authenticated, no attributes.
       if (read->code == LDAP_SUCCESS && !read->entries.empty()) user = std::move(read->entries.front());
       user.dn = dn;

@@ -26,7 +26,7 @@ enum class LdapGroupMode {
 };
 
 struct LdapSettings {
-  std::string url;      // ldap://host:port or ldaps://host:port (one or more, space separated)
+  std::string url;        // ldap://host:port or ldaps://host:port (one or more, space separated)
   bool startTls = false;  // upgrade ldap:// with StartTLS; authentication is refused if it fails
   std::string caFile;     // trust anchor for LDAPS/StartTLS (empty: the system's)
   bool verifyCertificate = true;
@@ -47,7 +47,7 @@ struct LdapSettings {
   bool nestedGroups = false;
   std::map<std::string, std::vector<std::string>> groupRoles;  // group name -> roles
   std::string displayNameAttribute = "displayName";
-  std::string tenantAttribute;                         // optional
+  std::string tenantAttribute;                          // optional
   std::vector<std::string> extraAttributes = {"mail"};  // copied into Principal.attributes
   // Pooled service connections (searches). User binds always use a fresh connection that is
   // closed afterwards, so a user-bound connection never serves anyone else.

@@ -17,9 +17,13 @@ void appendHexEscape(std::string& out, unsigned char byte) {
   out.push_back(kHexDigits[byte & 0x0FU]);
 }
 
-bool isControlByte(unsigned char byte) { return byte < 0x20U || byte == 0x7FU; }
+bool isControlByte(unsigned char byte) {
+  return byte < 0x20U || byte == 0x7FU;
+}
 
-char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char asciiLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Case-insensitive (ASCII) search for `needle` in `haystack` from `from`.
 std::size_t findIgnoringCase(std::string_view haystack, std::string_view needle, std::size_t from) {

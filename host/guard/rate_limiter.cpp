@@ -86,11 +86,12 @@ Expected<RateSpec, std::string> parseRate(std::string_view text, double burst) {
 
   if (!std::isfinite(burst) || burst < 0 || (burst > 0 && burst < 1))
     return unexpected("invalid burst for rate " + quoted(text) +
-                      ": the burst must be at least 1 (or 0 for the default, max(1, rate per second))");
+                      ": the burst must be at least 1 (or 0 for the default: the count, as in 5 for 5/min)");
 
   RateSpec spec;
   spec.perSecond = count / unit->seconds;
-  spec.burst = burst > 0 ? burst : std::max(1.0, spec.perSecond);
+  // "N per period" admits N at once by default: "5/min" allows five calls, then one every 12 s.
+  spec.burst = burst > 0 ? burst : std::max(1.0, count);
   return spec;
 }
 

@@ -16,7 +16,7 @@ namespace mcphost::guard {
 
 struct RateSpec {
   double perSecond = 0;  // refill rate, tokens per second
-  double burst = 0;      // bucket capacity; 0 = max(1, perSecond)
+  double burst = 0;      // bucket capacity; parseRate defaults it to the count (5 for "5/min")
 };
 
 // "100/s", "600/min", "1000/h", "5/m", "2/sec", "10/hour" ...; an optional burst (>= 1) from the

@@ -15,6 +15,7 @@
 namespace mcphost::policy {
 
 using detail::Bucket;
+using detail::Candidate;
 using detail::PolicyModel;
 using detail::Rule;
 
@@ -87,14 +88,39 @@ void NameMatcher::finish() {
 
 bool NameMatcher::matches(std::string_view name) const noexcept {
   if (!configured_ || any_) return true;
-  const auto it = std::lower_bound(exact_.begin(), exact_.end(), name);
-  if (it != exact_.end() && *it == name) return true;
+  // Short lists (the usual case) are scanned: == rejects on the length before comparing bytes.
+  if (exact_.size() <= 8) {
+    if (std::any_of(exact_.begin(), exact_.end(), [&](const std::string& e) { return e == name; }))
+      return true;
+  } else if (const auto it = std::lower_bound(exact_.begin(), exact_.end(), name);
+             it != exact_.end() && *it == name) {
+    return true;
+  }
   return std::any_of(globs_.begin(), globs_.end(), [&](const std::string& g) { return globMatch(g, name); });
 }
 
 bool NameMatcher::matchesAnyOf(const std::vector<std::string>& names) const noexcept {
   if (!configured_ || any_) return true;
   return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return matches(n); });
+}
+
+std::string NameMatcher::literalPrefix() const {
+  if (!configured_ || any_ || written_.empty()) return {};
+  std::string prefix = written_.front().substr(0, written_.front().find_first_of("*?"));
+  for (const auto& w : written_) {
+    const std::string_view literal = std::string_view(w).substr(0, w.find_first_of("*?"));
+    std::size_t common = 0;
+    while (common < prefix.size() && common < literal.size() && prefix[common] == literal[common]) ++common;
+    prefix.resize(common);
+  }
+  return prefix;
+}
+
+std::uint64_t NameMatcher::bloom() const {
+  std::uint64_t bits = 0;
+  if (exactOnly())
+    for (const auto& e : exact_) bits |= nameBit(e);
+  return bits;
 }
 
 std::string NameMatcher::describe() const {
@@ -179,16 +205,25 @@ std::string describeTime(std::int64_t epochSeconds, std::int32_t offsetMinutes) 
 void PolicyModel::buildIndex() {
   for (auto& byName : byConnector) byName.clear();
   for (auto& bucket : anyConnector) bucket = {};
+  for (auto& byStart : byConnectorStart)
+    for (auto& bucket : byStart) bucket = {};
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& rule = rules[i];
     for (std::size_t bit = 0; bit < kActionCount; ++bit) {
       if (((rule.actions >> bit) & 1U) == 0) continue;
-      auto file = [&](Bucket& bucket) { (rule.deny ? bucket.denies : bucket.allows).push_back(i); };
+      auto file = [&](Bucket& bucket, std::string prefix, bool indexed) {
+        (rule.deny ? bucket.denies : bucket.allows)
+            .push_back(Candidate{i, indexed, std::move(prefix), rule.names.literalPrefix(),
+                                 rule.users.bloom(), rule.groups.bloom(), rule.roles.bloom()});
+      };
       if (!rule.connectors.exactOnly()) {
-        file(anyConnector[bit]);
+        std::string prefix = rule.connectors.literalPrefix();
+        Bucket& bucket = prefix.empty() ? anyConnector[bit]
+                                        : byConnectorStart[bit][static_cast<unsigned char>(prefix.front())];
+        file(bucket, std::move(prefix), false);
         continue;
       }
-      for (const auto& connector : rule.connectors.exact()) file(byConnector[bit][connector]);
+      for (const auto& connector : rule.connectors.exact()) file(byConnector[bit][connector], {}, true);
     }
   }
 }
@@ -230,11 +265,30 @@ struct Probe {
     if (!ip) ip = detail::parseIp(facts.principal.sourceIp);
     return *ip;
   }
+  // False when the candidate's Bloom bits prove that one of its subject lists cannot match.
+  bool subjectsMayMatch(const Candidate& c) {
+    if ((c.usersBloom | c.groupsBloom | c.rolesBloom) == 0) return true;
+    if (!blooms) {
+      const auth::Principal& p = facts.principal;
+      blooms = SubjectBlooms{detail::nameBit(p.subject), 0, 0};
+      for (const auto& g : p.groups) blooms->groups |= detail::nameBit(g);
+      for (const auto& r : p.roles) blooms->roles |= detail::nameBit(r);
+    }
+    return (c.usersBloom == 0 || (c.usersBloom & blooms->subject) != 0) &&
+           (c.groupsBloom == 0 || (c.groupsBloom & blooms->groups) != 0) &&
+           (c.rolesBloom == 0 || (c.rolesBloom & blooms->roles) != 0);
+  }
 
   const Facts& facts;
   std::int64_t epochSeconds = 0;
   EvalContext eval;
   std::optional<detail::IpAddress> ip;  // parsed on first use: most rules have no CIDR
+  struct SubjectBlooms {
+    std::uint64_t subject = 0;
+    std::uint64_t groups = 0;
+    std::uint64_t roles = 0;
+  };
+  std::optional<SubjectBlooms> blooms;  // computed on first use
 };
 
 std::string inQuotes(std::string_view s) {
@@ -263,7 +317,7 @@ const nlohmann::json* annotationValue(const Probe& probe, const std::string& nam
 
 // kTrue: every matcher and condition holds; kFalse: one does not (whyNot, when given, names the
 // first); kUnknown: only the `when` is undecided, because it needs arguments that are not known.
-Truth matchRule(const Rule& rule, Probe& probe, std::string* whyNot) {
+Truth matchRule(const Rule& rule, Probe& probe, std::string* whyNot, bool connectorIndexed = false) {
   const auth::Principal& p = probe.facts.principal;
   const Target& target = probe.facts.target;
   auto no = [&](auto&& describe) {
@@ -275,7 +329,7 @@ Truth matchRule(const Rule& rule, Probe& probe, std::string* whyNot) {
   if (!rule.kinds.matches(target.kind))
     return no(
         [&] { return "targets.kinds: " + inQuotes(target.kind) + " is not in " + rule.kinds.describe(); });
-  if (!rule.connectors.matches(target.connector)) {
+  if (!connectorIndexed && !rule.connectors.matches(target.connector)) {
     return no([&] {
       return "targets.connectors: " + inQuotes(target.connector) + " is not in " + rule.connectors.describe();
     });
@@ -369,25 +423,52 @@ Truth matchRule(const Rule& rule, Probe& probe, std::string* whyNot) {
   return Truth::kTrue;
 }
 
-// Visits the rule indices of two ascending lists in file order until `visit` returns true.
-template <typename Visit>
-std::optional<std::uint32_t> firstInOrder(const std::vector<std::uint32_t>& a,
-                                          const std::vector<std::uint32_t>& b, Visit&& visit) {
-  std::size_t i = 0;
-  std::size_t j = 0;
-  while (i < a.size() || j < b.size()) {
-    const bool takeA = j >= b.size() || (i < a.size() && a[i] < b[j]);
-    const std::uint32_t index = takeA ? a[i++] : b[j++];
-    if (visit(index)) return index;
-  }
-  return std::nullopt;
-}
-
-const Bucket& connectorBucket(const PolicyModel& model, std::size_t bit, std::string_view connector) {
+// The buckets a request's connector selects (see PolicyModel), for one action bit.
+struct Buckets {
+  std::array<const Bucket*, 3> lists;
+};
+Buckets bucketsFor(const PolicyModel& model, std::size_t bit, std::string_view connector) {
   static const Bucket kEmpty;
   const auto& byName = model.byConnector[bit];
   const auto it = byName.find(connector);
-  return it == byName.end() ? kEmpty : it->second;
+  const Bucket* exact = it == byName.end() ? &kEmpty : &it->second;
+  const Bucket* byStart = connector.empty()
+                              ? &kEmpty
+                              : &model.byConnectorStart[bit][static_cast<unsigned char>(connector.front())];
+  return {{exact, byStart, &model.anyConnector[bit]}};
+}
+
+// prefix of text? Inline: the prefixes are short and most differ in the first byte.
+bool startsWith(std::string_view text, const std::string& prefix) {
+  if (prefix.size() > text.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (text[i] != prefix[i]) return false;
+  return true;
+}
+
+// Visits the denies (or allows) of the buckets in file order, skipping candidates whose
+// prefixes or Bloom bits rule them out, until `visit` returns true; returns that rule.
+template <typename Visit>
+std::optional<std::uint32_t> firstInOrder(const Buckets& buckets, bool denies, Probe& probe, Visit&& visit) {
+  const Target& target = probe.facts.target;
+  std::array<const std::vector<Candidate>*, 3> lists{};
+  for (std::size_t k = 0; k < lists.size(); ++k)
+    lists[k] = denies ? &buckets.lists[k]->denies : &buckets.lists[k]->allows;
+  std::array<std::size_t, 3> next{};
+  while (true) {
+    std::size_t best = lists.size();
+    for (std::size_t k = 0; k < lists.size(); ++k) {
+      if (next[k] < lists[k]->size() &&
+          (best == lists.size() || (*lists[k])[next[k]].rule < (*lists[best])[next[best]].rule))
+        best = k;
+    }
+    if (best == lists.size()) return std::nullopt;
+    const Candidate& c = (*lists[best])[next[best]++];
+    if (!startsWith(target.connector, c.connectorPrefix) || !startsWith(target.name, c.namePrefix) ||
+        !probe.subjectsMayMatch(c))
+      continue;
+    if (visit(c)) return c.rule;
+  }
 }
 
 // Client-supplied names end up in one-line reasons and logs: no control characters there.
@@ -440,13 +521,12 @@ Decision Policy::decide(const Facts& facts) const {
     const auto bit = actionBit(facts.action);
     if (!bit) return defaultDeny(facts);
     Probe probe(facts, !carriesArguments(*bit));
-    const Bucket& exact = connectorBucket(*model_, *bit, facts.target.connector);
-    const Bucket& any = model_->anyConnector[*bit];
+    const Buckets buckets = bucketsFor(*model_, *bit, facts.target.connector);
     // Deny overrides allow: the first deny that matches (or may match, for want of arguments)
     // decides; only then do allows count.
     Truth denyTruth = Truth::kFalse;
-    if (const auto deny = firstInOrder(exact.denies, any.denies, [&](std::uint32_t i) {
-          denyTruth = matchRule(model_->rules[i], probe, nullptr);
+    if (const auto deny = firstInOrder(buckets, true, probe, [&](const Candidate& c) {
+          denyTruth = matchRule(model_->rules[c.rule], probe, nullptr, c.connectorIndexed);
           return denyTruth != Truth::kFalse;
         })) {
       const Rule& rule = model_->rules[*deny];
@@ -455,8 +535,8 @@ Decision Policy::decide(const Facts& facts) const {
         reason += "; its `when` needs the call's arguments, which were not given";
       return {false, rule.id, reason + ")"};
     }
-    if (const auto allow = firstInOrder(exact.allows, any.allows, [&](std::uint32_t i) {
-          return matchRule(model_->rules[i], probe, nullptr) == Truth::kTrue;
+    if (const auto allow = firstInOrder(buckets, false, probe, [&](const Candidate& c) {
+          return matchRule(model_->rules[c.rule], probe, nullptr, c.connectorIndexed) == Truth::kTrue;
         })) {
       const Rule& rule = model_->rules[*allow];
       return {true, rule.id, "allowed by rule '" + rule.id + "' (effect allow)"};
@@ -472,22 +552,25 @@ bool Policy::visible(const Facts& facts) const {
     if (model_->allowAll) return true;
     const auto bit = actionBit(facts.action);
     if (!bit) return false;
-    // The action itself, and listing too when the policy governs listing explicitly.
+    // The action itself must be possible (a user never sees what it may not use); a deny for
+    // `list` hides an item on top of that. An allow for `list` alone shows nothing: an
+    // `actions: ['*']` deny rule would otherwise make every allow rule need `list` as well.
     const std::array<std::size_t, 2> bits = {*bit, 0};
     const std::size_t count = model_->mentionsList && facts.action != Action::kList ? 2 : 1;
     for (std::size_t k = 0; k < count; ++k) {
       const std::size_t b = bits[k];
-      Probe probe(facts, !carriesArguments(b));
-      const Bucket& exact = connectorBucket(*model_, b, facts.target.connector);
-      const Bucket& any = model_->anyConnector[b];
-      auto surely = [&](std::uint32_t i) {
-        return matchRule(model_->rules[i], probe, nullptr) == Truth::kTrue;
+      // Listing happens before any call: arguments are unknown (unless the caller has them), so a
+      // `when` over args neither hides (deny) nor rules out (allow), for the list check too.
+      Probe probe(facts, false);
+      const Buckets buckets = bucketsFor(*model_, b, facts.target.connector);
+      auto surely = [&](const Candidate& c) {
+        return matchRule(model_->rules[c.rule], probe, nullptr, c.connectorIndexed) == Truth::kTrue;
       };
-      auto possibly = [&](std::uint32_t i) {
-        return matchRule(model_->rules[i], probe, nullptr) != Truth::kFalse;
+      auto possibly = [&](const Candidate& c) {
+        return matchRule(model_->rules[c.rule], probe, nullptr, c.connectorIndexed) != Truth::kFalse;
       };
-      if (firstInOrder(exact.denies, any.denies, surely)) return false;
-      if (!firstInOrder(exact.allows, any.allows, possibly)) return false;
+      if (firstInOrder(buckets, true, probe, surely)) return false;
+      if (k == 0 && !firstInOrder(buckets, false, probe, possibly)) return false;
     }
     return true;
   } catch (...) {

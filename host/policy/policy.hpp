@@ -81,10 +81,11 @@ class Policy {
   // Thread-safe; allocates only the Decision strings.
   [[nodiscard]] Decision decide(const Facts& facts) const;
   // List visibility: a user never sees what it may not call. Visible when an allow rule for
-  // facts.action (and for `list` too, if any rule mentions list) could match and no deny rule
-  // for those actions surely matches. A deny whose `when` needs arguments does not hide (it can
-  // only be decided at call time); an allow whose `when` needs arguments counts as a possible
-  // match.
+  // facts.action could match and no deny rule for facts.action surely matches; when some rule
+  // names the `list` action explicitly, a deny rule for `list` that surely matches hides too
+  // (an allow for `list` adds nothing). A deny whose `when` needs arguments does not hide (it
+  // can only be decided at call time); an allow whose `when` needs arguments counts as a
+  // possible match.
   [[nodiscard]] bool visible(const Facts& facts) const;
   // For `mcphost policy explain`: the decision first, then one line per rule saying matched or
   // why not (the first failing matcher).

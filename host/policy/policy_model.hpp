@@ -42,6 +42,10 @@ class NameMatcher {
   [[nodiscard]] bool exactOnly() const { return configured_ && !any_ && globs_.empty(); }
   [[nodiscard]] const std::vector<std::string>& exact() const { return exact_; }
   [[nodiscard]] std::string describe() const;  // "[hr, fin-*]" in the order written
+  // The longest literal text every name this matcher accepts starts with ("" when any may do).
+  [[nodiscard]] std::string literalPrefix() const;
+  // The nameBit()s of the exact names; 0 (no filter) unless exactOnly().
+  [[nodiscard]] std::uint64_t bloom() const;
 
  private:
   bool configured_ = false;
@@ -102,10 +106,31 @@ struct Rule {
   std::optional<Expression> when;
 };
 
-// Rule indices in file order, denies and allows apart so a deny can end the search.
+// One bit of a 64-bit Bloom filter per name: a rule that needs one of its exact groups, roles
+// or users is rejected without reading the rule when the principal has none of the bits.
+inline std::uint64_t nameBit(std::string_view name) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (const char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return std::uint64_t{1} << (h >> 58);
+}
+
+// A rule filed in a bucket, with what can reject it from this small contiguous array without
+// touching the rule: literal prefixes every connector and every name it matches start with
+// ("lab-" for [lab-*, lab-x]), and Bloom bits of its exact subject lists (0 = no filter).
+struct Candidate {
+  std::uint32_t rule = 0;
+  bool connectorIndexed = false;  // filed under the exact connector id: no need to test it again
+  std::string connectorPrefix;
+  std::string namePrefix;
+  std::uint64_t usersBloom = 0;
+  std::uint64_t groupsBloom = 0;
+  std::uint64_t rolesBloom = 0;
+};
+
+// Candidates in file order, denies and allows apart so a deny can end the search.
 struct Bucket {
-  std::vector<std::uint32_t> denies;
-  std::vector<std::uint32_t> allows;
+  std::vector<Candidate> denies;
+  std::vector<Candidate> allows;
 };
 
 struct StringHash {
@@ -118,9 +143,12 @@ struct PolicyModel {
   bool allowAll = false;
   bool mentionsList = false;  // some rule names the list action explicitly
   std::vector<Rule> rules;
-  // Per action bit: rules whose connectors are exact names, by connector; the rest (no
-  // connector matcher, or globs) in `anyConnector`.
+  // Per action bit, three places a rule can be filed; a decision looks at the three buckets
+  // its connector selects. Exact connector ids: by id. Connector globs with a literal prefix
+  // (lab-*): by the prefix's first byte, so they cost nothing for other connectors. The rest
+  // (no connector matcher, "*", or a glob that starts with a wildcard): in anyConnector.
   std::array<std::unordered_map<std::string, Bucket, StringHash, std::equal_to<>>, kActionCount> byConnector;
+  std::array<std::array<Bucket, 256>, kActionCount> byConnectorStart;
   std::array<Bucket, kActionCount> anyConnector;
 
   void buildIndex();

@@ -237,7 +237,8 @@ TEST_CASE("ldap: nested groups use the Active Directory in-chain matching rule",
   using mcphost::auth::buildGroupFilter;
   const std::string dn = "CN=Alice (HR),OU=Users,DC=corp,DC=example";
   CHECK(buildGroupFilter("(&(objectClass=group)(member={dn}))", dn, true) ==
-        "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:=CN=Alice \\28HR\\29,OU=Users,DC=corp,DC=example))");
+        "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:=CN=Alice "
+        "\\28HR\\29,OU=Users,DC=corp,DC=example))");
   CHECK(buildGroupFilter("(Member={dn})", "CN=a", true) == "(Member:1.2.840.113556.1.4.1941:=CN=a)");
   CHECK(buildGroupFilter("(&(objectClass=group)(member={dn}))", dn, false) ==
         "(&(objectClass=group)(member=CN=Alice \\28HR\\29,OU=Users,DC=corp,DC=example))");
@@ -307,8 +308,9 @@ TEST_CASE("ldap: injection usernames never match another user", "[ldap]") {
   // Each would match alice (or everyone) if spliced into the filter unescaped; alice's password
   // is used so an unescaped match would actually log in.
   for (const std::string_view name :
-       {"*"sv, "a*"sv, "alice*"sv, "alice)(uid=*"sv, "*)(|(uid=*"sv, "alice)(|(uid=*)"sv, "a\\2a"sv, "a\\29"sv,
-        "alice\0"sv, "alice\0*"sv, "(uid=alice)"sv, "alice)"sv, "\\"sv, "uid=alice,ou=people,dc=example,dc=com"sv}) {
+       {"*"sv, "a*"sv, "alice*"sv, "alice)(uid=*"sv, "*)(|(uid=*"sv, "alice)(|(uid=*)"sv, "a\\2a"sv,
+        "a\\29"sv, "alice\0"sv, "alice\0*"sv, "(uid=alice)"sv, "alice)"sv, "\\"sv,
+        "uid=alice,ou=people,dc=example,dc=com"sv}) {
     INFO("username: " << std::string(name));
     requireInvalid(authenticator.authenticate(name, "alice-pw"));
   }
@@ -479,10 +481,18 @@ TEST_CASE("ldap: a failing service bind is unavailable, not a bad password", "[l
 
 TEST_CASE("ldap: unusable settings are reported and fail closed", "[ldap]") {
   auto settings = settingsFor(sharedServer().url());
-  SECTION("service DN without a password") { settings.bindPassword.clear(); }
-  SECTION("filter without the placeholder") { settings.userFilter = "(uid=alice)"; }
-  SECTION("not an LDAP URL") { settings.url = "http://127.0.0.1:1"; }
-  SECTION("group search without a base") { settings.groupBase.clear(); }
+  SECTION("service DN without a password") {
+    settings.bindPassword.clear();
+  }
+  SECTION("filter without the placeholder") {
+    settings.userFilter = "(uid=alice)";
+  }
+  SECTION("not an LDAP URL") {
+    settings.url = "http://127.0.0.1:1";
+  }
+  SECTION("group search without a base") {
+    settings.groupBase.clear();
+  }
   LdapAuthenticator authenticator(settings);
   CHECK(authenticator.probe().has_value());
   requireUnavailable(authenticator.authenticate("alice", "alice-pw"));
@@ -509,6 +519,12 @@ TEST_CASE("ldap: authentication recovers when the server comes back", "[ldap]") 
 
 TEST_CASE("ldap: concurrent authentications from 8 threads all succeed", "[ldap]") {
   auto settings = settingsFor(sharedServer().url());
+  SECTION("plain LDAP") {}
+  SECTION("StartTLS") {  // per-handle TLS contexts and connect watchdogs in parallel
+    settings = settingsFor(sharedTlsServer().url());
+    settings.startTls = true;
+    settings.caFile = sharedTlsServer().caFile();
+  }
   settings.poolSize = 4;
   LdapAuthenticator authenticator(settings);
   constexpr int kThreads = 8;
@@ -516,6 +532,7 @@ TEST_CASE("ldap: concurrent authentications from 8 threads all succeed", "[ldap]
   std::atomic<int> succeeded{0};
   std::atomic<int> wrongAnswers{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < kRounds; ++round) {

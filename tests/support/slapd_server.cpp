@@ -152,22 +152,34 @@ std::string makeTempDir(const std::string& prefix) {
 }
 
 std::string makeUnrelatedCaFile(const std::string& dir) {
-  const std::string pem = dir + "/unrelated-ca.pem";
-  const int status = runProgram({kOpenssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/unrelated-ca.key",
-                                 "-out", pem, "-days", "2", "-subj", "/CN=unrelated test CA"},
-                                dir + "/openssl.log");
+  std::string pem = dir + "/unrelated-ca.pem";
+  const int status = runProgram(
+      {kOpenssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+       "-keyout", dir + "/unrelated-ca.key", "-out", pem, "-days", "2", "-subj", "/CN=unrelated test CA"},
+      dir + "/openssl.log");
   if (status != 0) throw std::runtime_error("openssl failed: " + readFile(dir + "/openssl.log"));
   return pem;
 }
 
-std::string SlapdServer::rootDn() { return "cn=admin,dc=example,dc=com"; }
-std::string SlapdServer::rootPassword() { return "root-secret"; }
-std::string SlapdServer::suffix() { return "dc=example,dc=com"; }
+std::string SlapdServer::rootDn() {
+  return "cn=admin,dc=example,dc=com";
+}
+std::string SlapdServer::rootPassword() {
+  return "root-secret";
+}
+std::string SlapdServer::suffix() {
+  return "dc=example,dc=com";
+}
 
-std::string SlapdServer::url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
-std::string SlapdServer::ldapsUrl() const { return "ldaps://127.0.0.1:" + std::to_string(ldapsPort_); }
-std::string SlapdServer::caFile() const { return dir_ + "/ca.pem"; }
+std::string SlapdServer::url() const {
+  return "ldap://127.0.0.1:" + std::to_string(port_);
+}
+std::string SlapdServer::ldapsUrl() const {
+  return "ldaps://127.0.0.1:" + std::to_string(ldapsPort_);
+}
+std::string SlapdServer::caFile() const {
+  return dir_ + "/ca.pem";
+}
 
 SlapdServer::SlapdServer(const std::string& tempDir, const std::string& ldif, bool tls)
     : dir_(tempDir), tls_(tls) {
@@ -187,27 +199,42 @@ SlapdServer::SlapdServer(const std::string& tempDir, const std::string& ldif, bo
   start();
 }
 
-SlapdServer::~SlapdServer() { stop(); }
+SlapdServer::~SlapdServer() {
+  stop();
+}
 
 void SlapdServer::makeCertificates() const {
   const std::string log = dir_ + "/openssl.log";
-  const std::vector<std::string> ecKey = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
+  const std::vector<std::string> ecKey = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                          "-nodes"};
   std::vector<std::string> makeCa = {kOpenssl, "req", "-x509"};
   makeCa.insert(makeCa.end(), ecKey.begin(), ecKey.end());
   makeCa.insert(makeCa.end(), {"-keyout", dir_ + "/ca.key", "-out", dir_ + "/ca.pem", "-days", "2", "-subj",
-                               "/CN=mcphost test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-                               "keyUsage=critical,keyCertSign,cRLSign"});
+                               "/CN=mcphost test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                               "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
   std::vector<std::string> makeRequest = {kOpenssl, "req"};
   makeRequest.insert(makeRequest.end(), ecKey.begin(), ecKey.end());
-  makeRequest.insert(makeRequest.end(), {"-keyout", dir_ + "/server.key", "-out", dir_ + "/server.csr", "-subj",
-                                         "/CN=127.0.0.1"});
+  makeRequest.insert(makeRequest.end(), {"-keyout", dir_ + "/server.key", "-out", dir_ + "/server.csr",
+                                         "-subj", "/CN=127.0.0.1"});
   writeFile(dir_ + "/server-ext.cnf",
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
-  std::vector<std::string> sign = {kOpenssl,        "x509", "-req",          "-in", dir_ + "/server.csr",
-                                         "-CA",           dir_ + "/ca.pem",         "-CAkey", dir_ + "/ca.key",
-                                         "-CAcreateserial", "-out", dir_ + "/server.pem", "-days", "2", "-extfile",
-                                         dir_ + "/server-ext.cnf"};
+  std::vector<std::string> sign = {kOpenssl,
+                                   "x509",
+                                   "-req",
+                                   "-in",
+                                   dir_ + "/server.csr",
+                                   "-CA",
+                                   dir_ + "/ca.pem",
+                                   "-CAkey",
+                                   dir_ + "/ca.key",
+                                   "-CAcreateserial",
+                                   "-out",
+                                   dir_ + "/server.pem",
+                                   "-days",
+                                   "2",
+                                   "-extfile",
+                                   dir_ + "/server-ext.cnf"};
   for (const std::vector<std::string>* step : {&makeCa, &makeRequest, &sign})
     if (runProgram(*step, log) != 0) throw std::runtime_error("openssl failed: " + readFile(log));
 }
@@ -224,7 +251,8 @@ void SlapdServer::writeConfig() const {
            << "/server.pem\nTLSCertificateKeyFile " << dir_ << "/server.key\n";
   }
   config << "database mdb\nsuffix \"" << suffix() << "\"\nrootdn \"" << rootDn() << "\"\nrootpw "
-         << rootPassword() << "\ndirectory " << dir_ << "/db\n"
+         << rootPassword() << "\ndirectory " << dir_
+         << "/db\n"
          // Realistic ACLs: passwords are usable for binds only, everything else is readable.
          << "access to attrs=userPassword\n  by self write\n  by anonymous auth\n  by * none\n"
          << "access to *\n  by * read\n"

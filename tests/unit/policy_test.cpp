@@ -159,6 +159,23 @@ TEST_CASE("policy: glob matching", "[policy]") {
   CHECK_FALSE(globMatch("h?", "h"));
   CHECK(globMatch("**a", "bba"));
   CHECK_FALSE(globMatch("exact", "exactly"));
+
+  detail::NameMatcher m;
+  CHECK(m.matches("anything"));  // unconfigured: no restriction
+  m.add("lab-*");
+  m.add("lab-x");
+  m.add("lib?");
+  m.finish();
+  CHECK(m.literalPrefix() == "l");
+  CHECK(m.matches("lib1"));
+  CHECK(m.matches("lab-x"));
+  CHECK_FALSE(m.matches("lab"));
+  CHECK(m.describe() == "[lab-*, lab-x, lib?]");
+  detail::NameMatcher any;
+  any.add("*");
+  any.finish();
+  CHECK(any.literalPrefix().empty());
+  CHECK(any.matches(""));
 }
 
 TEST_CASE("policy: actions", "[policy]") {
@@ -330,6 +347,8 @@ TEST_CASE("policy: connector index with exact and glob connectors", "[policy]") 
   }
   yaml += rule("globbed", "allow", "    actions: [tools/call]\n    targets: {connectors: [\"lab-*\"]}\n");
   yaml +=
+      rule("mixed", "allow", "    actions: [tools/call]\n    targets: {connectors: [\"lib-?\", other]}\n");
+  yaml +=
       rule("deny-lab-x", "deny", "    actions: [tools/call]\n    targets: {connectors: [lab-x, conn7]}\n");
   const auto policy = load(yaml);
   Request r;
@@ -342,6 +361,10 @@ TEST_CASE("policy: connector index with exact and glob connectors", "[policy]") 
   CHECK(decide(*policy, person("a"), r).ruleId == "globbed");
   r.connector = "lab-x";
   CHECK(decide(*policy, person("a"), r).ruleId == "deny-lab-x");
+  r.connector = "lib-1";
+  CHECK(decide(*policy, person("a"), r).ruleId == "mixed");
+  r.connector = "other";
+  CHECK(decide(*policy, person("a"), r).ruleId == "mixed");
   r.connector = "elsewhere";
   CHECK_FALSE(allowed(*policy, person("a", {"g1"}), r));
 }
@@ -381,9 +404,12 @@ TEST_CASE("policy: visible() with explicit list rules", "[policy]") {
   const Principal hr = person("alice", {"hr"});
   const Principal eng = person("bob", {"eng"});
   CHECK(policy->visible(listing.facts(hr)));
-  CHECK_FALSE(policy->visible(listing.facts(eng)));  // list is governed: no list allow for eng
+  // The call permission makes an item visible; an allow for list alone adds nothing, so a
+  // catch-all deny rule with actions ['*'] does not hide everything that has no list allow.
+  CHECK(policy->visible(listing.facts(eng)));
   listing.name = "hr__secret_salaries";
-  CHECK_FALSE(policy->visible(listing.facts(hr)));
+  CHECK_FALSE(policy->visible(listing.facts(hr)));  // a list deny hides
+  CHECK_FALSE(policy->visible(listing.facts(eng)));
   // Without any list rule, the call permission alone makes an item visible.
   const auto implicitList =
       load("version: 1\nrules:\n" + rule("call", "allow", "    actions: [tools/call]\n"));
