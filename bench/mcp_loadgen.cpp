@@ -66,6 +66,7 @@ constexpr std::string_view kUsage = R"(usage: mcp-loadgen [options]
   --warmup SECONDS       unmeasured period before it (default 2)
   --tool NAME            tool to call (default test_simple_text)
   --args JSON            tool arguments (default {})
+  --header 'N: V'        an extra request header on every POST (repeatable), e.g. Authorization
   --protocol-version V   stateful default 2025-11-25, stateless default 2026-07-28
   --method GET|POST      raw mode only (default GET)
   --body TEXT            raw mode POST body (default: a tools/call request)
@@ -103,6 +104,7 @@ struct Options {
   double settle = 2;
   double timeout = 10;
   bool jsonOutput = false;
+  std::vector<std::string> headers;  // extra "Name: value" lines (e.g. Authorization)
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -191,6 +193,11 @@ Options parseOptions(int argc, char** argv) {
       o.tool = value();
     } else if (key == "--args") {
       o.args = value();
+    } else if (key == "--header") {
+      const std::string header = value();
+      if (header.find(':') == std::string::npos || header.find_first_of("\r\n") != std::string::npos)
+        die("--header must be 'Name: value' on one line");
+      o.headers.push_back(header);
     } else if (key == "--protocol-version") {
       o.protocolVersion = value();
     } else if (key == "--method") {
@@ -693,6 +700,10 @@ class RequestBuilder {
     r += " HTTP/1.1\r\nHost: ";
     r += hostHeader_;
     r += "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
+    for (const auto& header : o_.headers) {
+      r += header;
+      r += "\r\n";
+    }
     if (!sessionId.empty()) {
       r += "Mcp-Session-Id: ";
       r += sessionId;

@@ -35,7 +35,9 @@ std::string generatePolicy(int ruleCount) {
   std::string y = "version: 1\nrules:\n";
   for (int i = 0; i < ruleCount; ++i) {
     const std::string n = std::to_string(i);
-    const std::string connector = "conn" + std::to_string(i % kConnectors);
+    // Ten consecutive rules (one of each shape below) share a connector, so every connector
+    // carries a mix of allows, denies, globs and conditions.
+    const std::string connector = "conn" + std::to_string((i / 10) % kConnectors);
     const std::string group = "g" + std::to_string(i % kGroups);
     y += "  - id: rule-" + n + "\n";
     switch (i % 10) {
@@ -69,7 +71,7 @@ std::string generatePolicy(int ruleCount) {
       case 6:
         y += "    effect: allow\n    actions: \"*\"\n";
         y += "    subjects: {groups: [" + group + "], tenants: [acme, globex]}\n";
-        y += "    targets: {connectors: [\"lab-" + std::to_string(i % 5) + "*\"]}\n";
+        y += "    targets: {connectors: [\"lab-" + std::to_string((i / 10) % 5) + "*\"]}\n";
         break;
       case 7:
         y += "    effect: deny\n    actions: [tools/call]\n";
@@ -84,8 +86,8 @@ std::string generatePolicy(int ruleCount) {
       default:
         y += "    effect: allow\n    actions: [tools/call, prompts/get]\n";
         y += "    subjects: {groups: [" + group + "]}\n";
-        y += "    targets: {connectors: [" + connector + ", conn" + std::to_string((i + 1) % kConnectors) +
-             "]}\n";
+        y += "    targets: {connectors: [" + connector + ", conn" +
+             std::to_string((i / 10 + 1) % kConnectors) + "]}\n";
         y += "    conditions:\n      source_cidr: [10.0.0.0/8]\n      when: \"principal.tenant == 'acme' || "
              "'admins' in principal.groups\"\n";
         break;

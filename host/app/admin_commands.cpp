@@ -14,7 +14,8 @@
 
 namespace mcphost::app {
 
-const char* const kAdminUsage = R"(  mcphost keys create --config FILE --name NAME [--scopes a,b] [--groups g,h] [--expires 90d]
+const char* const kAdminUsage =
+    R"(  mcphost keys create --config FILE --name NAME [--scopes a,b] [--groups g,h] [--expires 90d]
       Create an API key for a service account; the key is printed once and stored only as a
       salted hash in the state database (auth.api_keys.database).
   mcphost keys list --config FILE
@@ -123,8 +124,8 @@ int runKeysCommand(const std::vector<std::string>& args) {
   if (!store) return fail(store.error());
   auto& keys = **store;
   auto printCreated = [](const auth::CreatedKey& created) {
-    std::cout << "API key for '" << created.info.name << "' (id " << created.info.id
-              << ", expires " << formatTime(created.info.expires) << "):\n\n    " << created.key
+    std::cout << "API key for '" << created.info.name << "' (id " << created.info.id << ", expires "
+              << formatTime(created.info.expires) << "):\n\n    " << created.key
               << "\n\nIt is shown only now: store it in your secret manager. Send it as\n"
               << "    Authorization: Bearer <key>\n";
     return 0;
@@ -137,7 +138,8 @@ int runKeysCommand(const std::vector<std::string>& args) {
       lifetime = parseDays(e->second, error);
       if (!lifetime) return fail("--expires: " + error);
     }
-    auto created = keys.create(o.named["name"], splitList(o.named["scopes"]), lifetime, splitList(o.named["groups"]));
+    auto created =
+        keys.create(o.named["name"], splitList(o.named["scopes"]), lifetime, splitList(o.named["groups"]));
     if (!created) return fail(created.error());
     return printCreated(*created);
   }
@@ -160,12 +162,16 @@ int runKeysCommand(const std::vector<std::string>& args) {
     auto list = keys.list();
     if (!list) return fail(list.error());
     std::cout << std::left << std::setw(14) << "ID" << std::setw(20) << "NAME" << std::setw(22) << "EXPIRES"
-              << std::setw(22) << "LAST USED" << std::setw(9) << "STATE" << "SCOPES\n";
+              << std::setw(22) << "LAST USED" << std::setw(9) << "STATE"
+              << "SCOPES\n";
     const auto now = std::chrono::system_clock::now();
     for (const auto& k : *list) {
-      const std::string state = k.revoked ? "revoked" : (k.expires && *k.expires <= now) ? "expired" : "active";
+      const std::string state = k.revoked                          ? "revoked"
+                                : (k.expires && *k.expires <= now) ? "expired"
+                                                                   : "active";
       std::cout << std::setw(14) << k.id << std::setw(20) << k.name << std::setw(22) << formatTime(k.expires)
-                << std::setw(22) << formatTime(k.lastUsed) << std::setw(9) << state << joined(k.scopes) << "\n";
+                << std::setw(22) << formatTime(k.lastUsed) << std::setw(9) << state << joined(k.scopes)
+                << "\n";
     }
     return 0;
   }
@@ -227,7 +233,8 @@ int runPolicyCommand(const std::vector<std::string>& args) {
   // The connector: --connector, else the instance whose prefix the exposed name carries.
   std::string connector = o.named["connector"];
   for (const auto& c : cfg->connectors) {
-    if (connector.empty() && kind != "resource" && name.rfind(c.id + cfg->separator, 0) == 0) connector = c.id;
+    if (connector.empty() && kind != "resource" && name.rfind(c.id + cfg->separator, 0) == 0)
+      connector = c.id;
   }
   const std::vector<std::string>* tags = nullptr;
   for (const auto& c : cfg->connectors)

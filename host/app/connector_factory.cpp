@@ -1,7 +1,5 @@
 #include "app/connector_factory.hpp"
 
-#include "config/secret_reader.hpp"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/secret_reader.hpp"
 #include "connectors/manifest.hpp"
 #include "mcphost/connector.h"
 #include "observe/log.hpp"
@@ -18,9 +17,9 @@
 namespace mcphost::app {
 
 namespace fs = std::filesystem;
+using config::readSecret;
 using connectors::Json;
 using connectors::RpcError;
-using config::readSecret;
 
 namespace {
 

@@ -31,7 +31,6 @@ constexpr const char* kUsage = R"(usage:
       Print the version.
 )";
 
-
 int usageError(const std::string& message) {
   std::cerr << "mcphost: " << message << "\n\n" << kUsage << mcphost::app::kAdminUsage;
   return 2;

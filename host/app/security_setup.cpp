@@ -10,13 +10,19 @@ namespace {
 
 std::atomic<bool> gReloadRequested{false};
 
-extern "C" void onReloadSignal(int /*signal*/) { PolicyWatcher::requestReload(); }
+extern "C" void onReloadSignal(int /*signal*/) {
+  PolicyWatcher::requestReload();
+}
 
 }  // namespace
 
-void PolicyWatcher::requestReload() { gReloadRequested.store(true); }
+void PolicyWatcher::requestReload() {
+  gReloadRequested.store(true);
+}
 
-void installReloadSignal() { std::signal(SIGHUP, onReloadSignal); }
+void installReloadSignal() {
+  std::signal(SIGHUP, onReloadSignal);
+}
 
 PolicyWatcher::PolicyWatcher(std::shared_ptr<policy::PolicyStore> store, bool watchFile)
     : store_(std::move(store)), watchFile_(watchFile), thread_([this] { run(); }) {}
@@ -46,7 +52,8 @@ void PolicyWatcher::run() {
                  {{"file", store_->path()}, {"error", *error}});
     } else {
       log::info("policy", "policy reloaded",
-                {{"file", store_->path()}, {"rules", store_->current()->ruleCount()},
+                {{"file", store_->path()},
+                 {"rules", store_->current()->ruleCount()},
                  {"trigger", signalled ? "SIGHUP" : "file change"}});
     }
     lock.lock();
@@ -71,7 +78,8 @@ Expected<SecurityStack, std::string> buildSecurity(const config::Config& config)
   std::weak_ptr<auth::AuthChain> weakChain = stack.auth;
   stack.guard = std::make_shared<guard::AccessGuard>(
       stack.policy, std::move(facts),
-      [weakChain](const auth::Principal& who, const std::string& audience) -> Expected<std::string, std::string> {
+      [weakChain](const auth::Principal& who,
+                  const std::string& audience) -> Expected<std::string, std::string> {
         auto chainNow = weakChain.lock();
         if (!chainNow) return unexpected(std::string("the host is shutting down"));
         return chainNow->exchangeToken(who, audience);

@@ -33,12 +33,15 @@ std::string ipOf(std::string_view peer) {
   return std::string(colon == std::string_view::npos ? peer : peer.substr(0, colon));
 }
 
-bool isLoopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
+bool isLoopback(const std::string& ip) {
+  return ip.rfind("127.", 0) == 0 || ip == "::1";
+}
 
 bool startsWithNoCase(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i])))
       return false;
   }
   return true;
@@ -64,7 +67,8 @@ std::string peekIssuer(std::string_view token) {
 
 // Quotes are not allowed inside an auth-param value we build; drop them rather than escape.
 std::string quoteSafe(std::string text) {
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, ' ');
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, ' ');
   return text;
 }
 
@@ -75,9 +79,12 @@ std::chrono::seconds ceilSeconds(std::chrono::milliseconds ms) {
 AuthFailure tooMany(const std::string& who, std::chrono::milliseconds wait, const std::string& scheme) {
   const auto seconds = ceilSeconds(wait);
   AuthFailure f{AuthError::kTooManyFailures,
-                "too many failed authentication attempts " + who + "; retry in " + std::to_string(seconds.count()) +
-                    " s",
-                "failed-attempt limit reached " + who, scheme, {}, seconds};
+                "too many failed authentication attempts " + who + "; retry in " +
+                    std::to_string(seconds.count()) + " s",
+                "failed-attempt limit reached " + who,
+                scheme,
+                {},
+                seconds};
   return f;
 }
 
@@ -92,7 +99,8 @@ struct ExchangeClients {
 AuthChain::~AuthChain() = default;
 
 Expected<std::unique_ptr<AuthChain>, std::string> AuthChain::create(const config::Config& config) {
-  std::unique_ptr<AuthChain> chain(new AuthChain());  // NOLINT(cppcoreguidelines-owning-memory): private constructor
+  std::unique_ptr<AuthChain> chain(
+      new AuthChain());  // NOLINT(cppcoreguidelines-owning-memory): private constructor
   chain->exchange_ = std::make_unique<ExchangeClients>();
   const auto& ac = config.auth;
   chain->enabled_ = ac.enabled;
@@ -201,8 +209,12 @@ AuthFailure AuthChain::missing() const {
   if (apiKeys_) how += std::string(how.empty() ? "" : ", or ") + "Authorization: Bearer <API key>";
   if (ldap_) how += std::string(how.empty() ? "" : ", or ") + "Authorization: Basic (directory user)";
   if (mtls_) how += std::string(how.empty() ? "" : ", or ") + "a client certificate";
-  return AuthFailure{AuthError::kNoCredentials, "authentication required: send " + how, "no credentials",
-                     ldap_ && jwt_.empty() && !apiKeys_ ? "Basic" : "Bearer", {}, {}};
+  return AuthFailure{AuthError::kNoCredentials,
+                     "authentication required: send " + how,
+                     "no credentials",
+                     ldap_ && jwt_.empty() && !apiKeys_ ? "Basic" : "Bearer",
+                     {},
+                     {}};
 }
 
 Expected<Principal, AuthFailure> AuthChain::authenticate(const AuthRequest& request) {
@@ -223,10 +235,13 @@ Expected<Principal, AuthFailure> AuthChain::authenticate(const AuthRequest& requ
   } else if (startsWithNoCase(header, "Basic ")) {
     result = basic(trim(header.substr(6)), request.tls || isLoopback(ip) || basicOverPlainHttp_, ip);
   } else if (!header.empty()) {
-    result = unexpected(AuthFailure{AuthError::kInvalidCredentials,
-                                    "unsupported Authorization scheme: use Bearer" +
-                                        std::string(ldap_ ? " or Basic" : ""),
-                                    "unsupported scheme", "Bearer", {}, {}});
+    result = unexpected(
+        AuthFailure{AuthError::kInvalidCredentials,
+                    "unsupported Authorization scheme: use Bearer" + std::string(ldap_ ? " or Basic" : ""),
+                    "unsupported scheme",
+                    "Bearer",
+                    {},
+                    {}});
   }
   if (!result) {
     if (result.error().error == AuthError::kInvalidCredentials) failuresPerIp_->consume(ip);
@@ -238,43 +253,62 @@ Expected<Principal, AuthFailure> AuthChain::authenticate(const AuthRequest& requ
 
 Expected<Principal, AuthFailure> AuthChain::bearer(std::string_view token) {
   if (token.empty()) {
-    return unexpected(AuthFailure{AuthError::kInvalidCredentials, "empty bearer token", "empty", "Bearer", {}, {}});
+    return unexpected(
+        AuthFailure{AuthError::kInvalidCredentials, "empty bearer token", "empty", "Bearer", {}, {}});
   }
   if (apiKeys_ && ApiKeyStore::looksLikeApiKey(token)) return apiKeys_->authenticate(token);
   if (jwt_.empty()) {
     return unexpected(AuthFailure{AuthError::kInvalidCredentials,
                                   apiKeys_ ? "invalid API key" : "bearer tokens are not accepted here",
-                                  "no oauth provider configured", "Bearer", {}, {}});
+                                  "no oauth provider configured",
+                                  "Bearer",
+                                  {},
+                                  {}});
   }
   const std::string issuer = peekIssuer(token);
   for (const auto& provider : jwt_) {
     if (provider->settings().issuer == issuer) return provider->authenticate(token);
   }
   if (jwt_.size() == 1) return jwt_.front()->authenticate(token);  // it explains what is wrong
-  return unexpected(AuthFailure{AuthError::kInvalidCredentials, "token issuer is not trusted by this server",
-                                "issuer not configured", "Bearer", {}, {}});
+  return unexpected(AuthFailure{AuthError::kInvalidCredentials,
+                                "token issuer is not trusted by this server",
+                                "issuer not configured",
+                                "Bearer",
+                                {},
+                                {}});
 }
 
 Expected<Principal, AuthFailure> AuthChain::basic(std::string_view encoded, bool secureChannel,
                                                   const std::string& ip) {
   if (!ldap_) {
-    return unexpected(AuthFailure{AuthError::kInvalidCredentials, "Basic authentication is not enabled here",
-                                  "basic without ldap", "Bearer", {}, {}});
+    return unexpected(AuthFailure{AuthError::kInvalidCredentials,
+                                  "Basic authentication is not enabled here",
+                                  "basic without ldap",
+                                  "Bearer",
+                                  {},
+                                  {}});
   }
   if (!secureChannel) {
     return unexpected(AuthFailure{AuthError::kInvalidCredentials,
                                   "Basic credentials are accepted only over TLS or from loopback; use https",
-                                  "basic over plain http from " + ip, "Basic", {}, {}});
+                                  "basic over plain http from " + ip,
+                                  "Basic",
+                                  {},
+                                  {}});
   }
   auto decoded = encoded.size() <= 4096 ? base64Decode(encoded) : std::nullopt;
   const auto colon = decoded ? decoded->find(':') : std::string::npos;
   if (colon == std::string::npos) {
     return unexpected(AuthFailure{AuthError::kInvalidCredentials,
-                                  "malformed Basic credentials: send base64(username:password)", "bad basic",
-                                  "Basic", {}, {}});
+                                  "malformed Basic credentials: send base64(username:password)",
+                                  "bad basic",
+                                  "Basic",
+                                  {},
+                                  {}});
   }
   const std::string user = decoded->substr(0, colon);
-  if (auto wait = failuresPerUser_->blocked(user)) return unexpected(tooMany("for this user", *wait, "Basic"));
+  if (auto wait = failuresPerUser_->blocked(user))
+    return unexpected(tooMany("for this user", *wait, "Basic"));
   auto result = ldap_->authenticate(user, std::string_view(*decoded).substr(colon + 1));
   std::fill(decoded->begin(), decoded->end(), '\0');  // do not leave the password in freed memory
   if (!result && result.error().error == AuthError::kInvalidCredentials) failuresPerUser_->consume(user);
@@ -328,7 +362,8 @@ std::vector<std::string> AuthChain::challenges(const AuthFailure& failure) const
   if (!jwt_.empty() || apiKeys_) {
     std::string bearerChallenge = "Bearer resource_metadata=\"" + resourceMetadataUrl() + "\"";
     if (failure.error == AuthError::kInvalidCredentials) {
-      bearerChallenge += ", error=\"invalid_token\", error_description=\"" + quoteSafe(failure.message) + "\"";
+      bearerChallenge +=
+          ", error=\"invalid_token\", error_description=\"" + quoteSafe(failure.message) + "\"";
     } else if (failure.error == AuthError::kInsufficientScope) {
       std::string scopes;
       for (const auto& s : failure.requiredScopes) scopes += (scopes.empty() ? "" : " ") + s;
@@ -355,29 +390,31 @@ std::vector<std::string> AuthChain::warmUp() {
   return problems;
 }
 
-Expected<std::string, std::string> AuthChain::exchangeToken(const Principal& principal, const std::string& audience) {
+Expected<std::string, std::string> AuthChain::exchangeToken(const Principal& principal,
+                                                            const std::string& audience) {
   if (principal.authMethod != "jwt" || principal.subjectToken.empty()) {
-    return unexpected(std::string("token exchange needs a caller signed in with an OAuth access token (this caller used " +
-                                  principal.authMethod + ")"));
+    return unexpected(
+        std::string("token exchange needs a caller signed in with an OAuth access token (this caller used " +
+                    principal.authMethod + ")"));
   }
   TokenExchanger* client = nullptr;
   {
-  auto& exchange = *exchange_;
-  std::lock_guard lock(exchange.mutex);
-  const std::string key = principal.issuer + "\n" + audience;
-  auto it = exchange.clients.find(key);
-  if (it == exchange.clients.end()) {
-    const TokenExchangeSettings* base = nullptr;
-    for (const auto& [issuer, settings] : exchange.byIssuer)
-      if (issuer == principal.issuer) base = &settings;
-    if (base == nullptr) {
-      return unexpected("no token_exchange client is configured for issuer " + principal.issuer);
+    auto& exchange = *exchange_;
+    std::lock_guard lock(exchange.mutex);
+    const std::string key = principal.issuer + "\n" + audience;
+    auto it = exchange.clients.find(key);
+    if (it == exchange.clients.end()) {
+      const TokenExchangeSettings* base = nullptr;
+      for (const auto& [issuer, settings] : exchange.byIssuer)
+        if (issuer == principal.issuer) base = &settings;
+      if (base == nullptr) {
+        return unexpected("no token_exchange client is configured for issuer " + principal.issuer);
+      }
+      TokenExchangeSettings s = *base;
+      s.audience = audience;
+      it = exchange.clients.emplace(key, std::make_unique<TokenExchanger>(std::move(s))).first;
     }
-    TokenExchangeSettings s = *base;
-    s.audience = audience;
-    it = exchange.clients.emplace(key, std::make_unique<TokenExchanger>(std::move(s))).first;
-  }
-  client = it->second.get();
+    client = it->second.get();
   }
   return client->exchange(principal.subjectToken);  // thread-safe; no lock held over the network
 }

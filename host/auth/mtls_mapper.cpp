@@ -105,9 +105,13 @@ Expected<Principal, AuthFailure> MtlsMapper::map(const ClientCertificate& certif
                     {"san_email", certificate.sanEmail}};
     return p;
   }
-  return unexpected(AuthFailure{AuthError::kInvalidCredentials,
-                                "client certificate is trusted but not mapped to a principal (auth.mtls.rules)",
-                                "no mtls rule matched subject '" + certificate.subjectDn + "'", "Bearer", {}, {}});
+  return unexpected(
+      AuthFailure{AuthError::kInvalidCredentials,
+                  "client certificate is trusted but not mapped to a principal (auth.mtls.rules)",
+                  "no mtls rule matched subject '" + certificate.subjectDn + "'",
+                  "Bearer",
+                  {},
+                  {}});
 }
 
 }  // namespace mcphost::auth

@@ -39,10 +39,11 @@ struct Principal {
 // What a connector, the audit log or `policy explain` may see of a principal: everything but
 // the subject token.
 inline nlohmann::json publicView(const Principal& p) {
-  return {{"subject", p.subject},   {"displayName", p.displayName}, {"authMethod", p.authMethod},
-          {"groups", p.groups},     {"roles", p.roles},             {"scopes", p.scopes},
-          {"tenant", p.tenant},     {"attributes", p.attributes},   {"sourceIp", p.sourceIp},
-          {"issuer", p.issuer}};
+  return {{"subject", p.subject},       {"displayName", p.displayName},
+          {"authMethod", p.authMethod}, {"groups", p.groups},
+          {"roles", p.roles},           {"scopes", p.scopes},
+          {"tenant", p.tenant},         {"attributes", p.attributes},
+          {"sourceIp", p.sourceIp},     {"issuer", p.issuer}};
 }
 
 }  // namespace mcphost::auth

@@ -1,8 +1,5 @@
 #include "config/config.hpp"
 
-#include "config/security_config.hpp"
-#include "config/yaml_reader.hpp"
-
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
@@ -12,10 +9,13 @@
 #include <set>
 #include <sstream>
 
+#include "config/security_config.hpp"
+#include "config/yaml_reader.hpp"
+
 namespace mcphost::config {
 
-using detail::readSecurity;
 using detail::Reader;
+using detail::readSecurity;
 using detail::yamlToJson;
 
 Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const std::string& value) {
@@ -62,8 +62,9 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   cfg.path = sourceName;
   Reader r(sourceName);
   if (!root || root.IsNull()) return unexpected(sourceName + ": the configuration is empty");
-  r.allowKeys(root, "", {"name", "server", "logging", "catalog", "connectors", "connector_paths", "auth", "policy",
-                         "rate_limits", "state_dir"});
+  r.allowKeys(root, "",
+              {"name", "server", "logging", "catalog", "connectors", "connector_paths", "auth", "policy",
+               "rate_limits", "state_dir"});
   r.readStrings(root, "", "connector_paths", cfg.connectorPaths);
   r.read(root, "", "name", cfg.name);
   if (const YAML::Node server = root["server"]; server && !r.failed()) {
@@ -96,8 +97,9 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     r.readDuration(server, "server", "client_request_timeout", cfg.server.clientRequestTimeout);
     r.read(server, "server", "resumable_responses", cfg.server.resumableResponses);
     if (const YAML::Node tls = server["tls"]; tls && !r.failed()) {
-      r.allowKeys(tls, "server.tls",
-                  {"certificate_file", "private_key_file", "min_version", "client_ca_file", "client_certificate"});
+      r.allowKeys(
+          tls, "server.tls",
+          {"certificate_file", "private_key_file", "min_version", "client_ca_file", "client_certificate"});
       r.read(tls, "server.tls", "client_ca_file", cfg.server.tlsClientCaFile);
       std::string clientCertificate = "optional";
       r.read(tls, "server.tls", "client_certificate", clientCertificate);
@@ -163,10 +165,10 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   for (std::size_t i = 0; !r.failed() && i < connectors.size(); ++i) {
     const YAML::Node c = connectors[i];
     const std::string path = "connectors[" + std::to_string(i) + "]";
-    r.allowKeys(c, path, {"id",      "type",       "connector",   "manifest", "prefix",  "config",  "secrets",
-                          "workers", "timeouts",   "restart",     "recycle",  "sandbox", "command", "args",
-                          "env",     "read_paths", "write_paths", "network",  "url",     "headers",
-                          "tags",    "token_exchange"});
+    r.allowKeys(c, path, {"id",      "type",    "connector", "manifest",      "prefix",      "config",
+                          "secrets", "workers", "timeouts",  "restart",       "recycle",     "sandbox",
+                          "command", "args",    "env",       "read_paths",    "write_paths", "network",
+                          "url",     "headers", "tags",      "token_exchange"});
     ConnectorConfig cc;
     cc.line = c.Mark().line + 1;
     r.read(c, path, "id", cc.id);
@@ -280,7 +282,8 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   }
   readSecurity(r, root, cfg);
   if (!r.failed() && !cfg.auth.mtlsRules.empty() && cfg.server.tlsCertificateFile.empty()) {
-    r.fail(root["auth"], "auth.mtls", "needs server.tls (certificate_file, private_key_file, client_ca_file)");
+    r.fail(root["auth"], "auth.mtls",
+           "needs server.tls (certificate_file, private_key_file, client_ca_file)");
   }
   if (r.failed()) return unexpected(r.error());
   return cfg;

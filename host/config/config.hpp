@@ -158,10 +158,10 @@ struct AuthConfig {
 };
 
 struct RateLimitConfig {
-  std::string perPrincipal;                          // e.g. "50/s"; empty = unlimited
+  std::string perPrincipal;  // e.g. "50/s"; empty = unlimited
   double perPrincipalBurst = 0;
-  std::map<std::string, std::string> perConnector;   // connector id or "*" -> rate
-  std::map<std::string, std::string> perTool;        // exposed tool name or "*" -> rate
+  std::map<std::string, std::string> perConnector;  // connector id or "*" -> rate
+  std::map<std::string, std::string> perTool;       // exposed tool name or "*" -> rate
 };
 
 struct Config {

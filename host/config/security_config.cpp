@@ -63,8 +63,8 @@ void readOAuth(Reader& r, const YAML::Node& list, Config& cfg) {
     const YAML::Node p = list[i];
     const std::string path = "auth.oauth[" + std::to_string(i) + "]";
     r.allowKeys(p, path,
-                {"issuer", "audience", "jwks_uri", "algorithms", "hs256_secret", "clock_skew", "required_scopes",
-                 "claims", "ca_file", "jwks_cache_ttl", "timeout", "token_exchange"});
+                {"issuer", "audience", "jwks_uri", "algorithms", "hs256_secret", "clock_skew",
+                 "required_scopes", "claims", "ca_file", "jwks_cache_ttl", "timeout", "token_exchange"});
     OAuthProviderConfig o;
     o.line = p.Mark().line + 1;
     r.read(p, path, "issuer", o.issuer);
@@ -92,7 +92,8 @@ void readOAuth(Reader& r, const YAML::Node& list, Config& cfg) {
       if (te["client_secret"])
         readSecretSource(r, te["client_secret"], path + ".token_exchange.client_secret", o.clientSecret);
       if (!r.failed() && o.clientId.empty())
-        r.fail(te, path + ".token_exchange.client_id", "required: the client id mcphost uses at the token endpoint");
+        r.fail(te, path + ".token_exchange.client_id",
+               "required: the client id mcphost uses at the token endpoint");
     }
     if (r.failed()) return;
     if (o.issuer.rfind("https://", 0) != 0 && o.issuer.rfind("http://127.", 0) != 0 &&
@@ -103,7 +104,8 @@ void readOAuth(Reader& r, const YAML::Node& list, Config& cfg) {
     }
     for (const auto& alg : o.algorithms) {
       if (alg != "RS256" && alg != "ES256" && alg != "HS256") {
-        r.fail(p["algorithms"], path + ".algorithms", "'" + alg + "' is not supported; use RS256, ES256 or HS256");
+        r.fail(p["algorithms"], path + ".algorithms",
+               "'" + alg + "' is not supported; use RS256, ES256 or HS256");
         return;
       }
     }
@@ -120,10 +122,27 @@ void readOAuth(Reader& r, const YAML::Node& list, Config& cfg) {
 void readLdap(Reader& r, const YAML::Node& node, Config& cfg) {
   const std::string path = "auth.ldap";
   r.allowKeys(node, path,
-              {"url", "start_tls", "ca_file", "verify_certificate", "bind_dn", "bind_password", "user_base",
-               "user_filter", "bind_dn_template", "group_mode", "group_base", "group_filter",
-               "group_name_attribute", "nested_groups", "group_roles", "display_name_attribute",
-               "tenant_attribute", "attributes", "pool_size", "timeout", "allow_plain_http"});
+              {"url",
+               "start_tls",
+               "ca_file",
+               "verify_certificate",
+               "bind_dn",
+               "bind_password",
+               "user_base",
+               "user_filter",
+               "bind_dn_template",
+               "group_mode",
+               "group_base",
+               "group_filter",
+               "group_name_attribute",
+               "nested_groups",
+               "group_roles",
+               "display_name_attribute",
+               "tenant_attribute",
+               "attributes",
+               "pool_size",
+               "timeout",
+               "allow_plain_http"});
   LdapConfig& l = cfg.auth.ldap;
   l.enabled = true;
   r.read(node, path, "url", l.url);
@@ -132,7 +151,8 @@ void readLdap(Reader& r, const YAML::Node& node, Config& cfg) {
   l.caFile = besideConfig(cfg.path, l.caFile);
   r.read(node, path, "verify_certificate", l.verifyCertificate);
   r.read(node, path, "bind_dn", l.bindDn);
-  if (node["bind_password"]) readSecretSource(r, node["bind_password"], path + ".bind_password", l.bindPassword);
+  if (node["bind_password"])
+    readSecretSource(r, node["bind_password"], path + ".bind_password", l.bindPassword);
   r.read(node, path, "user_base", l.userBase);
   r.read(node, path, "user_filter", l.userFilter);
   r.read(node, path, "bind_dn_template", l.bindDnTemplate);
@@ -163,7 +183,8 @@ void readLdap(Reader& r, const YAML::Node& node, Config& cfg) {
   r.read(node, path, "allow_plain_http", cfg.auth.basicOverPlainHttp);
   if (r.failed()) return;
   if (l.url.rfind("ldap://", 0) != 0 && l.url.rfind("ldaps://", 0) != 0) {
-    r.fail(node["url"] ? node["url"] : node, path + ".url", "required: ldap://host:port or ldaps://host:port");
+    r.fail(node["url"] ? node["url"] : node, path + ".url",
+           "required: ldap://host:port or ldaps://host:port");
   } else if (l.bindDnTemplate.empty() && l.userBase.empty()) {
     r.fail(node, path, "set user_base (search-then-bind) or bind_dn_template");
   } else if (l.groupMode != "none" && l.groupMode != "member_of" && l.groupMode != "search") {
@@ -183,7 +204,8 @@ void readMtls(Reader& r, const YAML::Node& node, Config& cfg) {
   const YAML::Node rules = node["rules"];
   if (!rules || !rules.IsSequence() || rules.size() == 0) {
     r.fail(rules ? rules : node, path + ".rules",
-           "list the rules that map a client certificate to a principal ({match: {san_uri: ...}, subject: ...})");
+           "list the rules that map a client certificate to a principal ({match: {san_uri: ...}, subject: "
+           "...})");
     return;
   }
   static const std::set<std::string> kFields = {"subject_cn", "san_dns", "san_uri", "san_email", "issuer_cn"};
@@ -221,7 +243,8 @@ void readSecretSource(Reader& r, const YAML::Node& node, const std::string& path
   r.read(node, path, "env", out.env);
   r.read(node, path, "file", out.file);
   if (!r.failed() && out.env.empty() == out.file.empty()) {
-    r.fail(node, path, "set exactly one of `env` (a variable name) or `file` (a path); never the value itself");
+    r.fail(node, path,
+           "set exactly one of `env` (a variable name) or `file` (a path); never the value itself");
   }
 }
 
@@ -230,8 +253,9 @@ void readSecurity(Reader& r, const YAML::Node& root, Config& cfg) {
   r.read(root, "", "state_dir", cfg.stateDir);
   cfg.stateDir = besideConfig(cfg.path, cfg.stateDir.empty() ? "state" : cfg.stateDir);
   if (const YAML::Node auth = root["auth"]; auth && !r.failed()) {
-    r.allowKeys(auth, "auth",
-                {"resource", "anonymous", "oauth", "api_keys", "ldap", "mtls", "failed_attempts", "stdio_groups"});
+    r.allowKeys(
+        auth, "auth",
+        {"resource", "anonymous", "oauth", "api_keys", "ldap", "mtls", "failed_attempts", "stdio_groups"});
     r.read(auth, "auth", "resource", cfg.auth.resource);
     r.read(auth, "auth", "anonymous", cfg.auth.anonymousNonLoopback);
     if (auth["oauth"] && !r.failed()) readOAuth(r, auth["oauth"], cfg);

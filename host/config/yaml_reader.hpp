@@ -147,5 +147,4 @@ inline nlohmann::json yamlToJson(const YAML::Node& node) {
   return v;
 }
 
-
 }  // namespace mcphost::config::detail

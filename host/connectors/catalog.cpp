@@ -141,7 +141,8 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
       return unexpected(*err);
     }
     for (const auto& t : snap->tools) {
-      if (t.contains("inputSchema")) snap->toolSchemas.emplace(t["name"].get<std::string>(), t["inputSchema"]);
+      if (t.contains("inputSchema"))
+        snap->toolSchemas.emplace(t["name"].get<std::string>(), t["inputSchema"]);
       snap->toolAnnotations.emplace(t["name"].get<std::string>(), t.value("annotations", Json::object()));
     }
     if (auto err = addNamed(described->prompts, snap->prompts, snap->promptIndex, promptOwner, "prompt")) {

@@ -5,12 +5,14 @@
 
 namespace mcphost::guard {
 
-AccessGuard::AccessGuard(std::shared_ptr<policy::PolicyStore> store, std::map<std::string, ConnectorFacts> connectors,
-                         TokenBroker broker)
-    : store_(std::move(store)), connectors_(connectors.begin(), connectors.end()), broker_(std::move(broker)) {}
+AccessGuard::AccessGuard(std::shared_ptr<policy::PolicyStore> store,
+                         std::map<std::string, ConnectorFacts> connectors, TokenBroker broker)
+    : store_(std::move(store)),
+      connectors_(connectors.begin(), connectors.end()),
+      broker_(std::move(broker)) {}
 
-policy::Facts AccessGuard::facts(const auth::Principal& who, policy::Action action, const AccessTarget& target,
-                                 const nlohmann::json* arguments) const {
+policy::Facts AccessGuard::facts(const auth::Principal& who, policy::Action action,
+                                 const AccessTarget& target, const nlohmann::json* arguments) const {
   const std::vector<std::string>* tags = nullptr;
   if (auto it = connectors_.find(target.connector); it != connectors_.end()) tags = &it->second.tags;
   policy::Target t;
@@ -45,18 +47,20 @@ std::optional<protocol::RpcError> AccessGuard::authorize(const auth::Principal& 
                              {"target", std::string(target.name)}}};
 }
 
-bool AccessGuard::visible(const auth::Principal& who, policy::Action action, const AccessTarget& target) const {
+bool AccessGuard::visible(const auth::Principal& who, policy::Action action,
+                          const AccessTarget& target) const {
   if (!store_) return true;
   return store_->current()->visible(facts(who, action, target, nullptr));
 }
 
-std::optional<protocol::RpcError> AccessGuard::prepareCaller(auth::Principal& who, std::string_view connector) const {
+std::optional<protocol::RpcError> AccessGuard::prepareCaller(auth::Principal& who,
+                                                             std::string_view connector) const {
   auto it = connectors_.find(connector);
   if (it == connectors_.end() || it->second.tokenExchangeAudience.empty()) return std::nullopt;
   if (!broker_) {
-    return protocol::RpcError{protocol::errc::kInternalError,
-                              "connector '" + std::string(connector) + "' needs token exchange, which is not configured",
-                              nullptr};
+    return protocol::RpcError{
+        protocol::errc::kInternalError,
+        "connector '" + std::string(connector) + "' needs token exchange, which is not configured", nullptr};
   }
   auto token = broker_(who, it->second.tokenExchangeAudience);
   if (!token) {

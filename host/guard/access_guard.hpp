@@ -28,7 +28,8 @@ struct AccessTarget {
 
 class AccessGuard {
  public:
-  using TokenBroker = std::function<Expected<std::string, std::string>(const auth::Principal&, const std::string&)>;
+  using TokenBroker =
+      std::function<Expected<std::string, std::string>(const auth::Principal&, const std::string&)>;
   struct ConnectorFacts {
     std::vector<std::string> tags;
     std::string tokenExchangeAudience;
@@ -42,15 +43,16 @@ class AccessGuard {
   [[nodiscard]] std::optional<protocol::RpcError> authorize(const auth::Principal& who, policy::Action action,
                                                             const AccessTarget& target,
                                                             const nlohmann::json* arguments) const;
-  [[nodiscard]] bool visible(const auth::Principal& who, policy::Action action, const AccessTarget& target) const;
+  [[nodiscard]] bool visible(const auth::Principal& who, policy::Action action,
+                             const AccessTarget& target) const;
   // Fills who.exchangedToken when the connector needs a backend-bound token.
   [[nodiscard]] std::optional<protocol::RpcError> prepareCaller(auth::Principal& who,
                                                                 std::string_view connector) const;
   [[nodiscard]] bool enforcing() const { return store_ != nullptr; }
 
  private:
-  [[nodiscard]] policy::Facts facts(const auth::Principal& who, policy::Action action, const AccessTarget& target,
-                                    const nlohmann::json* arguments) const;
+  [[nodiscard]] policy::Facts facts(const auth::Principal& who, policy::Action action,
+                                    const AccessTarget& target, const nlohmann::json* arguments) const;
   std::shared_ptr<policy::PolicyStore> store_;
   std::map<std::string, ConnectorFacts, std::less<>> connectors_;
   TokenBroker broker_;

@@ -35,15 +35,17 @@ Expected<std::unique_ptr<CallLimits>, std::string> CallLimits::create(const conf
   return limits;
 }
 
-bool CallLimits::empty() const { return !perPrincipal_ && perConnector_.empty() && perTool_.empty(); }
+bool CallLimits::empty() const {
+  return !perPrincipal_ && perConnector_.empty() && perTool_.empty();
+}
 
 std::optional<LimitRefusal> CallLimits::admitRequest(const std::string& subject) {
   if (!perPrincipal_) return std::nullopt;
   auto wait = perPrincipal_->limiter->acquire(subject);
   if (!wait) return std::nullopt;
   const auto seconds = roundUpSeconds(*wait);
-  return LimitRefusal{"rate limit exceeded for " + subject + " (" + perPrincipal_->rate + " per principal); retry in " +
-                          std::to_string(seconds.count()) + " s",
+  return LimitRefusal{"rate limit exceeded for " + subject + " (" + perPrincipal_->rate +
+                          " per principal); retry in " + std::to_string(seconds.count()) + " s",
                       seconds};
 }
 
@@ -59,7 +61,8 @@ std::optional<LimitRefusal> CallLimits::admit(ScopeMap& scopes, std::string_view
                       seconds};
 }
 
-std::optional<LimitRefusal> CallLimits::admitToolCall(std::string_view connectorId, std::string_view toolName) {
+std::optional<LimitRefusal> CallLimits::admitToolCall(std::string_view connectorId,
+                                                      std::string_view toolName) {
   if (auto refusal = admit(perConnector_, connectorId, "connector")) return refusal;
   return admit(perTool_, toolName, "tool");
 }

@@ -54,8 +54,8 @@ std::string Metrics::render() const {
   out << "# HELP mcphost_auth_total Authentication attempts, by method and result.\n"
       << "# TYPE mcphost_auth_total counter\n";
   for (const auto& [key, n] : authResults_) {
-    out << "mcphost_auth_total{method=\"" << escapeLabel(key.first) << "\",result=\"" << escapeLabel(key.second)
-        << "\"} " << n << "\n";
+    out << "mcphost_auth_total{method=\"" << escapeLabel(key.first) << "\",result=\""
+        << escapeLabel(key.second) << "\"} " << n << "\n";
   }
   out << "# HELP mcphost_policy_denials_total Requests the policy refused.\n"
       << "# TYPE mcphost_policy_denials_total counter\n"

@@ -111,6 +111,10 @@ struct Rule {
 inline std::uint64_t nameBit(std::string_view name) noexcept {
   std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
   for (const char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  // FNV leaves the top bits of short, similar names ("g16", "g26") alike: mix before choosing.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
   return std::uint64_t{1} << (h >> 58);
 }
 

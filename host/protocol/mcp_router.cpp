@@ -449,7 +449,8 @@ Expected<Json, RpcError> McpRouter::getPrompt(const Json& params, RequestScope& 
   auto target = catalog_.findPrompt(promptName);
   if (!target) return unexpected(invalidParams("Unknown prompt: " + promptName, {{"name", promptName}}));
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
-  if (auto refused = checkAccess(policy::Action::kGetPrompt, "prompt", *target, promptName, &arguments, scope))
+  if (auto refused =
+          checkAccess(policy::Action::kGetPrompt, "prompt", *target, promptName, &arguments, scope))
     return unexpected(std::move(*refused));
   return runWithInput(
       [&](connectors::CallContext& ctx) {
@@ -480,8 +481,8 @@ Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& s
   }
   if (!target) return Json{{"completion", {{"values", Json::array()}, {"total", 0}, {"hasMore", false}}}};
   const std::string refName = type == "ref/prompt" ? name->get<std::string>() : uri->get<std::string>();
-  if (auto refused = checkAccess(policy::Action::kComplete, type == "ref/prompt" ? "prompt" : "resource", *target,
-                                 refName, nullptr, scope))
+  if (auto refused = checkAccess(policy::Action::kComplete, type == "ref/prompt" ? "prompt" : "resource",
+                                 *target, refName, nullptr, scope))
     return unexpected(std::move(*refused));
   const Json context = params.value("context", Json::object());
   Json noInput;

@@ -60,7 +60,8 @@ bool StreamableHttpEndpoint::authenticate(Exchange& ex) {
                  {"result", resultLabel(failure.error)},
                  {"reason", failure.detail}});
       HeaderList headers;
-      for (auto& challenge : options_.auth->challenges(failure)) headers.emplace_back("WWW-Authenticate", challenge);
+      for (auto& challenge : options_.auth->challenges(failure))
+        headers.emplace_back("WWW-Authenticate", challenge);
       if (failure.error == auth::AuthError::kTooManyFailures) {
         headers.emplace_back("Retry-After", std::to_string(failure.retryAfter.count()));
       } else if (failure.error == auth::AuthError::kProviderUnavailable) {
@@ -76,9 +77,11 @@ bool StreamableHttpEndpoint::authenticate(Exchange& ex) {
     ex.principal.sourceIp = ex.request.peer.substr(0, ex.request.peer.rfind(':'));
   }
   if (options_.rateLimits) {
-    if (auto refusal = options_.rateLimits->admitRequest(ex.principal.authMethod + ":" + ex.principal.subject)) {
+    if (auto refusal =
+            options_.rateLimits->admitRequest(ex.principal.authMethod + ":" + ex.principal.subject)) {
       observe::Metrics::instance().countRateLimited();
-      ex.respondError(429, guard::kRateLimited, refusal->message, nullptr, {{"retryAfterSeconds", refusal->retryAfter.count()}},
+      ex.respondError(429, guard::kRateLimited, refusal->message, nullptr,
+                      {{"retryAfterSeconds", refusal->retryAfter.count()}},
                       {{"Retry-After", std::to_string(refusal->retryAfter.count())}});
       return false;
     }

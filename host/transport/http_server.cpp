@@ -261,7 +261,8 @@ void HttpServer::Reactor::onReadable(const std::shared_ptr<Connection>& c) {
           c->tls->drain(alert);
           if (!alert.empty()) (void)::send(c->fd, alert.data(), alert.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
           if (c->tls->failure().rfind("client certificate", 0) == 0) {
-            log::warn("tls", "client certificate refused", {{"peer", c->peer}, {"reason", c->tls->failure()}});
+            log::warn("tls", "client certificate refused",
+                      {{"peer", c->peer}, {"reason", c->tls->failure()}});
           }
           close(c);
           return;
@@ -381,8 +382,8 @@ void HttpServer::Reactor::parse(const std::shared_ptr<Connection>& c) {
 void HttpServer::Reactor::dispatch(const std::shared_ptr<Connection>& c, std::string body) {
   c->phase = Connection::Phase::kBusy;
   // Poco::Net::HTTPRequest has no move constructor; the copy is one small header map.
-  HttpRequest request{*c->head, std::move(c->rawHeaders), std::move(body), c->peer, c->tls != nullptr,
-                      c->tls ? c->tls->peerCertificate() : nullptr};
+  HttpRequest request{*c->head, std::move(c->rawHeaders), std::move(body),
+                      c->peer,  c->tls != nullptr,        c->tls ? c->tls->peerCertificate() : nullptr};
   c->head.reset();
   {
     std::lock_guard lock(c->mutex);

@@ -108,8 +108,8 @@ std::optional<protocol::RpcError> StdioTransport::rateLimited(const protocol::Me
   }
   if (!refusal) return std::nullopt;
   observe::Metrics::instance().countRateLimited();
-  return protocol::RpcError{guard::kRateLimited, refusal->message,
-                            {{"retryAfterSeconds", refusal->retryAfter.count()}}};
+  return protocol::RpcError{
+      guard::kRateLimited, refusal->message, {{"retryAfterSeconds", refusal->retryAfter.count()}}};
 }
 
 void StdioTransport::handleLine(const std::string& line, Writer& writer) {

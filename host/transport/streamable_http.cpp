@@ -310,8 +310,9 @@ std::shared_ptr<HttpSession> StreamableHttpEndpoint::requireSession(Exchange& ex
   auto session = sessions_.find(head.get("Mcp-Session-Id"));
   if (session && session->owner() != ex.principal.authMethod + ":" + ex.principal.subject) {
     // Someone else's session: answer exactly as for an unknown id, so ids cannot be probed.
-    log::warn("session", "session used by another principal",
-              {{"correlation_id", ex.correlationId}, {"subject", ex.principal.subject}, {"peer", ex.request.peer}});
+    log::warn(
+        "session", "session used by another principal",
+        {{"correlation_id", ex.correlationId}, {"subject", ex.principal.subject}, {"peer", ex.request.peer}});
     session = nullptr;
   }
   if (!session) {

@@ -114,8 +114,8 @@ Expected<std::shared_ptr<TlsContext>, std::string> TlsContext::create(const TlsS
     // Chain, validity period and the clientAuth purpose are checked by OpenSSL: a server-only
     // certificate from the same CA is refused.
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (settings.clientCertRequired ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-                       nullptr);
+    SSL_CTX_set_verify(
+        ctx, SSL_VERIFY_PEER | (settings.clientCertRequired ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
     static const unsigned char kSessionContext[] = "mcphost";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   }
@@ -167,8 +167,9 @@ bool TlsStream::receive(std::string_view ciphertext, std::string& plaintext) {
     const bool retry = error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
     if (!retry && failure_.empty()) {
       const long verify = SSL_get_verify_result(ssl_);
-      failure_ = verify != X509_V_OK ? std::string("client certificate: ") + X509_verify_cert_error_string(verify)
-                                     : lastError();
+      failure_ = verify != X509_V_OK
+                     ? std::string("client certificate: ") + X509_verify_cert_error_string(verify)
+                     : lastError();
     }
     ERR_clear_error();
     return retry;

@@ -8,6 +8,7 @@ PACKAGES=(
   clang clang-tidy clang-format libclang-rt-14-dev
   libpoco-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   libboost-dev libboost-filesystem-dev libseccomp-dev libvalijson-dev libpcre3-dev
+  libldap2-dev libsqlite3-dev slapd ldap-utils
   nodejs
 )
 

@@ -45,7 +45,8 @@ class Faulty final : public mcphost::sdk::Connector {
       return textResult("correlation " + call.correlationId());
     });
     // The identity the host passed with the call (SDK caller-identity service).
-    tools().add(tool("caller"), [](const Json&, Call& call) -> Outcome { return textResult(call.caller().dump()); });
+    tools().add(tool("caller"),
+                [](const Json&, Call& call) -> Outcome { return textResult(call.caller().dump()); });
     tools().add(tool("segfault"), [](const Json&, Call&) -> Outcome {
       std::raise(SIGSEGV);
       return textResult("unreachable");

@@ -1,7 +1,7 @@
 // Service accounts (API keys), policy (list filtering, denials, reload, explain) and rate
 // limits through the real host.
-#include <csignal>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <regex>
 #include <thread>
 
@@ -58,13 +58,14 @@ struct KeyHost {
   std::unique_ptr<HostProcess> host;
   explicit KeyHost(const std::string& extra = "", const std::string& authExtra = "") {
     writeFile(policyPath, kPolicy);
-    host = std::make_unique<HostProcess>("", "state_dir: " + dir + "/state\nauth:\n  api_keys: {enabled: true}\n" +
-                                                 authExtra + "policy: " + policyPath + "\n" + extra);
+    host = std::make_unique<HostProcess>("", "state_dir: " + dir +
+                                                 "/state\nauth:\n  api_keys: {enabled: true}\n" + authExtra +
+                                                 "policy: " + policyPath + "\n" + extra);
   }
   ~KeyHost() { std::system(("rm -rf " + dir).c_str()); }
   std::string createKey(const std::string& name, const std::string& groups) {
-    auto c = runHost({"keys", "create", "--config", host->configPath(), "--name", name, "--groups", groups, "--expires",
-                      "90d"},
+    auto c = runHost({"keys", "create", "--config", host->configPath(), "--name", name, "--groups", groups,
+                      "--expires", "90d"},
                      dir);
     REQUIRE(c.code == 0);
     auto key = keyFrom(c.out);
@@ -105,13 +106,16 @@ TEST_CASE("policy: lists are filtered per principal and denials name the rule", 
   CHECK(std::find(hrTools.begin(), hrTools.end(), "test_image_content") != hrTools.end());
   CHECK(std::find(hrTools.begin(), hrTools.end(), "test_audio_content") == hrTools.end());
   auto contractorTools = contractor.toolNames();
-  CHECK(std::find(contractorTools.begin(), contractorTools.end(), "test_simple_text") != contractorTools.end());
-  CHECK(std::find(contractorTools.begin(), contractorTools.end(), "test_image_content") == contractorTools.end());
+  CHECK(std::find(contractorTools.begin(), contractorTools.end(), "test_simple_text") !=
+        contractorTools.end());
+  CHECK(std::find(contractorTools.begin(), contractorTools.end(), "test_image_content") ==
+        contractorTools.end());
   CHECK(other.toolNames().empty());
 
   auto ok = hr.result("tools/call", {{"name", "test_simple_text"}, {"arguments", Json::object()}});
   CHECK(ok.contains("result"));
-  auto denied = contractor.result("tools/call", {{"name", "test_image_content"}, {"arguments", Json::object()}});
+  auto denied =
+      contractor.result("tools/call", {{"name", "test_image_content"}, {"arguments", Json::object()}});
   CHECK(denied["error"]["code"] == -32003);
   CHECK(denied["error"]["data"]["rule"] == "no-images-for-contractors");
   auto unlisted = other.result("tools/call", {{"name", "test_simple_text"}, {"arguments", Json::object()}});
@@ -122,7 +126,7 @@ TEST_CASE("policy: lists are filtered per principal and denials name the rule", 
   CHECK(h.host->log().find("\"rule\":\"no-images-for-contractors\"") != std::string::npos);
 }
 
-TEST_CASE("policy: SIGHUP reloads; an invalid policy is refused and the old one stays", "[policy]") {
+TEST_CASE("policy: SIGHUP reloads, an invalid policy is refused and the old one stays", "[policy]") {
   KeyHost h;
   AuthSession other(*h.host, h.createKey("sales-bot", "sales"));
   CHECK(other.toolNames().empty());
@@ -146,8 +150,8 @@ TEST_CASE("policy: SIGHUP reloads; an invalid policy is refused and the old one 
 
 TEST_CASE("policy explain prints the decision and the rule", "[policy]") {
   KeyHost h;
-  auto allow = runHost({"policy", "explain", "--config", h.host->configPath(), "--user", "alice", "--groups", "hr",
-                        "--tool", "test_simple_text"},
+  auto allow = runHost({"policy", "explain", "--config", h.host->configPath(), "--user", "alice", "--groups",
+                        "hr", "--tool", "test_simple_text"},
                        h.dir);
   CHECK(allow.code == 0);
   CHECK(allow.out.find("decision: ALLOW") != std::string::npos);
@@ -170,7 +174,8 @@ TEST_CASE("rate limits: over the limit is 429 with Retry-After", "[ratelimit]") 
   CHECK(limited.status == 429);
   CHECK(std::stoi(limited.header("retry-after")) >= 1);
   CHECK(limited.lastMessage()["error"]["code"] == -32029);
-  CHECK(limited.lastMessage()["error"]["message"].get<std::string>().find("test_simple_text") != std::string::npos);
+  CHECK(limited.lastMessage()["error"]["message"].get<std::string>().find("test_simple_text") !=
+        std::string::npos);
   CHECK(s.send("tools/list").status == 200);  // other methods are not limited by the tool bucket
 }
 
@@ -178,11 +183,13 @@ TEST_CASE("rate limits: failed authentications are limited per source address", 
   KeyHost h("", "  failed_attempts: {per_ip: 3/min}\n");
   const std::string good = h.createKey("good", "hr");
   const Headers bad = {{"Authorization", "Bearer mcph_aaaaaaaaaaaa_" + std::string(43, 'x')}};
-  for (int i = 0; i < 3; ++i) CHECK(h.host->post(rpc(1, "initialize", initializeParams()), bad).status == 401);
+  for (int i = 0; i < 3; ++i)
+    CHECK(h.host->post(rpc(1, "initialize", initializeParams()), bad).status == 401);
   auto limited = h.host->post(rpc(1, "initialize", initializeParams()), bad);
   CHECK(limited.status == 429);
   CHECK(std::stoi(limited.header("retry-after")) >= 1);
-  CHECK(limited.lastMessage()["error"]["message"].get<std::string>().find("too many failed") != std::string::npos);
+  CHECK(limited.lastMessage()["error"]["message"].get<std::string>().find("too many failed") !=
+        std::string::npos);
   // The source is blocked, whatever it sends next, until the bucket refills.
   CHECK(h.host->post(rpc(1, "initialize", initializeParams()), {{"Authorization", good}}).status == 429);
 }
@@ -199,17 +206,21 @@ TEST_CASE("check-config refuses unsafe or broken security settings with the line
   auto open = check("server:\n  listen: 0.0.0.0:9999\n");
   CHECK(open.code == 2);
   CHECK(open.out.find("without authentication") != std::string::npos);
-  auto unknown = check("auth:\n  ldap:\n    url: ldap://127.0.0.1:1\n    user_base: dc=x\n    group_mode: none\n"
-                       "    colour: blue\npolicy: p.yaml\n");
+  auto unknown = check(
+      "auth:\n  ldap:\n    url: ldap://127.0.0.1:1\n    user_base: dc=x\n    group_mode: none\n"
+      "    colour: blue\npolicy: p.yaml\n");
   CHECK(unknown.code == 2);
   CHECK(unknown.out.find("auth.ldap.colour") != std::string::npos);
-  writeFile(dir + "/p.yaml", "version: 1\nrules:\n  - id: a\n    effect: allow\n    conditions: {when: \"args.x <= \"}\n");
-  auto badExpression = check("auth:\n  api_keys: {enabled: true}\npolicy: p.yaml\nstate_dir: " + dir + "/s\n");
+  writeFile(dir + "/p.yaml",
+            "version: 1\nrules:\n  - id: a\n    effect: allow\n    conditions: {when: \"args.x <= \"}\n");
+  auto badExpression =
+      check("auth:\n  api_keys: {enabled: true}\npolicy: p.yaml\nstate_dir: " + dir + "/s\n");
   CHECK(badExpression.code == 2);
   CHECK(badExpression.out.find("p.yaml:") != std::string::npos);
-  auto literalSecret =
-      check("auth:\n  oauth:\n    - issuer: https://idp.example\n      algorithms: [HS256]\n      hs256_secret: hunter2\n"
-            "policy: p.yaml\n");
+  auto literalSecret = check(
+      "auth:\n  oauth:\n    - issuer: https://idp.example\n      algorithms: [HS256]\n      hs256_secret: "
+      "hunter2\n"
+      "policy: p.yaml\n");
   CHECK(literalSecret.code == 2);
   CHECK(literalSecret.out.find("never the secret itself") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());

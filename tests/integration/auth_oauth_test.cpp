@@ -4,8 +4,8 @@
 #include <thread>
 
 #include "auth_test_support.hpp"
-#include "support/test_idp.hpp"
 #include "common/base64.hpp"
+#include "support/test_idp.hpp"
 
 using namespace mcphost::test;
 
@@ -21,14 +21,17 @@ struct OAuthHost {
     writeFile(policyPath,
               "version: 1\nrules:\n"
               "  - id: staff\n    effect: allow\n    subjects: {groups: [staff]}\n    actions: ['*']\n");
-    host = std::make_unique<HostProcess>("",
-                                         "auth:\n  oauth:\n    - issuer: " + idp.issuer() + "\n" + oauthExtra +
-                                             "policy: " + policyPath + "\n",
-                                         false, connectors);
+    host = std::make_unique<HostProcess>(
+        "",
+        "auth:\n  oauth:\n    - issuer: " + idp.issuer() + "\n" + oauthExtra + "policy: " + policyPath + "\n",
+        false, connectors);
   }
   ~OAuthHost() { std::system(("rm -rf " + dir).c_str()); }
-  [[nodiscard]] std::string audience() const { return "http://127.0.0.1:" + std::to_string(host->port()) + "/mcp"; }
-  [[nodiscard]] std::string bearer(const Json& claims = Json::object(), const std::string& alg = "RS256") const {
+  [[nodiscard]] std::string audience() const {
+    return "http://127.0.0.1:" + std::to_string(host->port()) + "/mcp";
+  }
+  [[nodiscard]] std::string bearer(const Json& claims = Json::object(),
+                                   const std::string& alg = "RS256") const {
     Json c = {{"groups", {"staff"}}};
     c.update(claims);
     return "Bearer " + idp.mint(c, audience(), alg);
@@ -46,8 +49,10 @@ TEST_CASE("oauth: no token gets 401 with the resource metadata, which names the 
   CHECK(challenge.find("resource_metadata=\"http://127.0.0.1:" + std::to_string(h.host->port()) +
                        "/.well-known/oauth-protected-resource/mcp\"") != std::string::npos);
   CHECK(challenge.find("error=") == std::string::npos);  // RFC 6750: no error code without credentials
-  CHECK(r.lastMessage()["error"]["message"].get<std::string>().find("authentication required") != std::string::npos);
-  for (const char* path : {"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}) {
+  CHECK(r.lastMessage()["error"]["message"].get<std::string>().find("authentication required") !=
+        std::string::npos);
+  for (const char* path :
+       {"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}) {
     auto meta = h.host->request("GET", path, {});
     REQUIRE(meta.status == 200);
     auto doc = Json::parse(meta.body);
@@ -57,7 +62,8 @@ TEST_CASE("oauth: no token gets 401 with the resource metadata, which names the 
   CHECK(h.host->request("GET", "/healthz", {}).status == 200);  // probes stay open
 }
 
-TEST_CASE("oauth: a valid RS256 or ES256 token opens a session; the principal reaches the connector", "[oauth]") {
+TEST_CASE("oauth: a valid RS256 or ES256 token opens a session, the principal reaches the connector",
+          "[oauth]") {
   OAuthHost h("", faultyConnectorYaml("fx"));
   for (const char* alg : {"RS256", "ES256"}) {
     AuthSession s(*h.host, h.bearer({{"sub", "alice"}, {"name", "Alice A"}, {"tid", "acme"}}, alg));
@@ -77,9 +83,9 @@ TEST_CASE("oauth: a valid RS256 or ES256 token opens a session; the principal re
 
 TEST_CASE("oauth: bad tokens are refused with 401 invalid_token and a clear reason", "[oauth]") {
   OAuthHost h;
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   struct Case {
     std::string name;
     std::string token;
@@ -87,7 +93,8 @@ TEST_CASE("oauth: bad tokens are refused with 401 invalid_token and a clear reas
   };
   const std::vector<Case> cases = {
       {"expired", h.idp.mint({{"exp", now - 3600}, {"groups", {"staff"}}}, h.audience()), "expired"},
-      {"not yet valid", h.idp.mint({{"nbf", now + 3600}, {"groups", {"staff"}}}, h.audience()), "not yet valid"},
+      {"not yet valid", h.idp.mint({{"nbf", now + 3600}, {"groups", {"staff"}}}, h.audience()),
+       "not yet valid"},
       {"wrong audience", h.idp.mint({{"groups", {"staff"}}}, "https://other.example/mcp"), "audience"},
       {"wrong issuer", h.idp.mint({{"iss", "https://evil.example"}}, h.audience()), "issuer"},
       {"alg none", h.idp.mint({}, h.audience(), "none"), "none"},
@@ -110,14 +117,16 @@ TEST_CASE("oauth: bad tokens are refused with 401 invalid_token and a clear reas
 
 TEST_CASE("oauth: a missing scope is 403 insufficient_scope", "[oauth]") {
   OAuthHost h("      required_scopes: [mcp:tools]\n");
-  auto r = h.host->post(rpc(1, "initialize", initializeParams()), {{"Authorization", h.bearer({{"scope", "email"}})}});
+  auto r = h.host->post(rpc(1, "initialize", initializeParams()),
+                        {{"Authorization", h.bearer({{"scope", "email"}})}});
   CHECK(r.status == 403);
-  CHECK(r.header("www-authenticate").find("error=\"insufficient_scope\", scope=\"mcp:tools\"") != std::string::npos);
+  CHECK(r.header("www-authenticate").find("error=\"insufficient_scope\", scope=\"mcp:tools\"") !=
+        std::string::npos);
   AuthSession ok(*h.host, h.bearer({{"scope", "email mcp:tools"}}));
   CHECK(ok.opened.status == 200);
 }
 
-TEST_CASE("oauth: JWKS down or garbage fails closed with 503; it recovers when the IdP does", "[oauth]") {
+TEST_CASE("oauth: JWKS down or garbage fails closed with 503, it recovers when the IdP does", "[oauth]") {
   OAuthHost h;
   h.idp.setJwksMode(TestIdentityProvider::JwksMode::kDown);
   h.idp.rotateRsaKey();  // the host's cached key set no longer has the signing key
@@ -127,7 +136,8 @@ TEST_CASE("oauth: JWKS down or garbage fails closed with 503; it recovers when t
         std::string::npos);
   h.idp.setJwksMode(TestIdentityProvider::JwksMode::kGarbage);
   std::this_thread::sleep_for(std::chrono::seconds(11));  // past the unknown-kid refetch interval
-  CHECK(h.host->post(rpc(1, "initialize", initializeParams()), {{"Authorization", h.bearer()}}).status == 503);
+  CHECK(h.host->post(rpc(1, "initialize", initializeParams()), {{"Authorization", h.bearer()}}).status ==
+        503);
   h.idp.setJwksMode(TestIdentityProvider::JwksMode::kNormal);
   std::this_thread::sleep_for(std::chrono::seconds(11));
   AuthSession s(*h.host, h.bearer());
@@ -157,8 +167,10 @@ TEST_CASE("oauth: oversize Authorization headers are refused without harm", "[oa
 
 TEST_CASE("oauth: RFC 8693 token exchange gives the connector a backend token, not the client's", "[oauth]") {
   ::setenv("MCPHOST_TEST_EXCHANGE", TestIdentityProvider::kExchangeClientSecret, 1);
-  OAuthHost h("      token_exchange:\n        client_id: mcphost\n        client_secret: {env: MCPHOST_TEST_EXCHANGE}\n",
-              faultyConnectorYaml("fx", "    token_exchange: {audience: https://backend.example}\n"));
+  OAuthHost h(
+      "      token_exchange:\n        client_id: mcphost\n        client_secret: {env: "
+      "MCPHOST_TEST_EXCHANGE}\n",
+      faultyConnectorYaml("fx", "    token_exchange: {audience: https://backend.example}\n"));
   const std::string clientToken = h.bearer({{"sub", "alice"}});
   AuthSession s(*h.host, clientToken);
   REQUIRE(s.opened.status == 200);
@@ -169,7 +181,8 @@ TEST_CASE("oauth: RFC 8693 token exchange gives the connector a backend token, n
   CHECK(backendToken != clientToken.substr(7));
   // The exchanged token is for the backend and says who acts for whom.
   const auto dot = backendToken.find('.');
-  auto payload = Json::parse(*mcphost::base64UrlDecode(backendToken.substr(dot + 1, backendToken.find('.', dot + 1) - dot - 1)));
+  auto payload = Json::parse(
+      *mcphost::base64UrlDecode(backendToken.substr(dot + 1, backendToken.find('.', dot + 1) - dot - 1)));
   CHECK(payload["sub"] == "alice");
   CHECK(payload["aud"] == "https://backend.example");
   CHECK(payload["act"]["sub"] == "mcphost");

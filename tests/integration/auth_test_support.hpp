@@ -59,6 +59,8 @@ struct AuthSession {
   }
 };
 
-inline void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+inline void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 }  // namespace mcphost::test

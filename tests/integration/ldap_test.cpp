@@ -8,9 +8,11 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -116,16 +118,38 @@ cn: admins
 member: uid=o'brien (ext),ou=people,dc=example,dc=com
 )";
 
+// A temporary directory removed with everything in it (config, database, keys) at the end.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) : path_(mcphost::test::makeTempDir(prefix)) {}
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A slapd with the test directory in a directory of its own; stopped before the directory goes.
+struct TestDirectory {
+  explicit TestDirectory(const std::string& prefix, bool tls = false)
+      : dir(prefix), server(dir.path(), kDirectory, tls) {}
+  TempDir dir;
+  SlapdServer server;
+};
+
 // One plain and one TLS server shared by the read-only tests (each is started on first use).
 SlapdServer& sharedServer() {
-  static const auto server =
-      std::make_unique<SlapdServer>(mcphost::test::makeTempDir("mcphost-ldap-"), kDirectory);
-  return *server;
+  static const auto directory = std::make_unique<TestDirectory>("mcphost-ldap-");
+  return directory->server;
 }
 SlapdServer& sharedTlsServer() {
-  static const auto server =
-      std::make_unique<SlapdServer>(mcphost::test::makeTempDir("mcphost-ldaps-"), kDirectory, true);
-  return *server;
+  static const auto directory = std::make_unique<TestDirectory>("mcphost-ldaps-", true);
+  return directory->server;
 }
 
 LdapSettings settingsFor(const std::string& url) {
@@ -404,7 +428,8 @@ TEST_CASE("ldap: StartTLS with the test CA works", "[ldap]") {
 
 TEST_CASE("ldap: TLS against an untrusted CA fails closed", "[ldap]") {
   auto& server = sharedTlsServer();
-  const std::string wrongCa = mcphost::test::makeUnrelatedCaFile(mcphost::test::makeTempDir("mcphost-ca-"));
+  const TempDir caDir("mcphost-ca-");
+  const std::string wrongCa = mcphost::test::makeUnrelatedCaFile(caDir.path());
   for (const bool startTls : {true, false}) {
     INFO("startTls: " << startTls);
     auto settings = settingsFor(startTls ? server.url() : server.ldapsUrl());
@@ -444,7 +469,8 @@ TEST_CASE("ldap: an LDAPS URL works", "[ldap]") {
 
 TEST_CASE("ldap: an unreachable directory is unavailable within the timeout", "[ldap]") {
   SECTION("nothing listening") {
-    SlapdServer server(mcphost::test::makeTempDir("mcphost-ldap-down-"), kDirectory);
+    TestDirectory directory("mcphost-ldap-down-");
+    auto& server = directory.server;
     auto settings = settingsFor(server.url());
     server.stop();
     LdapAuthenticator authenticator(settings);
@@ -499,7 +525,8 @@ TEST_CASE("ldap: unusable settings are reported and fail closed", "[ldap]") {
 }
 
 TEST_CASE("ldap: authentication recovers when the server comes back", "[ldap]") {
-  SlapdServer server(mcphost::test::makeTempDir("mcphost-ldap-restart-"), kDirectory);
+  TestDirectory directory("mcphost-ldap-restart-");
+  auto& server = directory.server;
   auto settings = settingsFor(server.url());
   settings.poolSize = 2;
   LdapAuthenticator authenticator(settings);

@@ -243,7 +243,7 @@ TEST_CASE("list changes upstream reach the front's clients") {
   CHECK(has(names, "up__test_simple_text"));
 }
 
-TEST_CASE("a stopped upstream fails its calls fast, naming the connector; the front keeps serving") {
+TEST_CASE("a stopped upstream fails its calls fast, naming the connector, the front keeps serving") {
   auto upstream = std::make_unique<HostProcess>();
   Host front(freePort(), frontConnectors(mcpUrl(upstream->port())));
   const auto session = front.initialize();

@@ -145,7 +145,7 @@ TEST_CASE("the sandbox stops reading secrets, writing outside allowed paths, soc
   CHECK(conformanceStillAnswers(s));
 }
 
-TEST_CASE("malformed and oversized frames stop the worker; the host stays up") {
+TEST_CASE("malformed and oversized frames stop the worker, the host stays up") {
   HostProcess host("", "", false, kFaulty);
   Session s(host);
   const Json bad = s.call("bad__bad_frame");

@@ -314,7 +314,7 @@ TEST_CASE("api keys: list shows keys with last use", "[apikeys]") {
     if (info.id == used->info.id) CHECK(*info.lastUsed == std::chrono::floor<std::chrono::seconds>(later));
 }
 
-TEST_CASE("api keys: keys survive reopening the database; files are private", "[apikeys]") {
+TEST_CASE("api keys: keys survive reopening the database, files are private", "[apikeys]") {
   TempDir dir;
   const auto path = (dir.path / "nested" / "state" / "keys.db").string();
   std::string key;

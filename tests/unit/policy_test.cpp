@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <bit>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -104,7 +105,7 @@ TEST_CASE("policy: allow, deny and default deny", "[policy]") {
   CHECK_FALSE(allowed(*load("version: 1\nrules: []\n"), alice));
 }
 
-TEST_CASE("policy: deny overrides allow regardless of order; the first deny is reported", "[policy]") {
+TEST_CASE("policy: deny overrides allow regardless of order, the first deny is reported", "[policy]") {
   const auto policy = load("version: 1\nrules:\n" + rule("deny-a", "deny", "    actions: \"*\"\n") +
                            rule("allow-all", "allow", "    actions: \"*\"\n") +
                            rule("deny-b", "deny", "    actions: \"*\"\n"));
@@ -176,6 +177,11 @@ TEST_CASE("policy: glob matching", "[policy]") {
   any.finish();
   CHECK(any.literalPrefix().empty());
   CHECK(any.matches(""));
+
+  // The Bloom bits that pre-filter exact subject lists must spread similar names.
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 40; ++i) bits |= detail::nameBit("g" + std::to_string(i));
+  CHECK(std::popcount(bits) >= 20);
 }
 
 TEST_CASE("policy: actions", "[policy]") {

@@ -33,10 +33,11 @@ TEST_CASE("rate limit: parseRate accepts counts per second, minute, hour and day
     double burst;
   };
   // The default burst is the count: "5/m" admits five at once, then one every 12 s.
-  for (const auto& c : {Case{"100/s", 100, 100}, Case{"600/min", 10, 600}, Case{"1000/h", 1000.0 / 3600, 1000},
-                        Case{"5/m", 5.0 / 60, 5}, Case{"2/sec", 2, 2}, Case{"10/hour", 10.0 / 3600, 10},
-                        Case{" 3 / second ", 3, 3}, Case{"86400/d", 1, 86400}, Case{"0.5/s", 0.5, 1},
-                        Case{"7200/hours", 2, 7200}, Case{"120/minutes", 2, 120}}) {
+  for (const auto& c :
+       {Case{"100/s", 100, 100}, Case{"600/min", 10, 600}, Case{"1000/h", 1000.0 / 3600, 1000},
+        Case{"5/m", 5.0 / 60, 5}, Case{"2/sec", 2, 2}, Case{"10/hour", 10.0 / 3600, 10},
+        Case{" 3 / second ", 3, 3}, Case{"86400/d", 1, 86400}, Case{"0.5/s", 0.5, 1},
+        Case{"7200/hours", 2, 7200}, Case{"120/minutes", 2, 120}}) {
     INFO(c.text);
     const auto spec = parseRate(c.text);
     REQUIRE(spec);

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Authenticated vs unauthenticated tools/call throughput (goal: >= 90%). Both runs serve the
+# conformance connector in its worker; the authenticated one validates an RS256 bearer JWT on
+# every request (JWKS cached after the first) and evaluates the policy for every call.
+#
+#   bench/auth.sh [--no-build]
+#
+# Environment: DURATION (10 s), WARMUP (3 s), CONNECTIONS (16), REPEAT (3, median reported),
+#   MODE (stateless: one tools/call per request; stateful: a session per connection),
+#   SERVER_CPU (0) / CLIENT_CPU (1) pinning (PIN=0 turns it off).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-16}
+REPEAT=${REPEAT:-3}
+MODE=${MODE:-stateless}
+BIN=$ROOT/build/release/bin
+if [[ "${1:-}" != "--no-build" ]]; then
+  flock /tmp/mcphost-build.lock cmake --build --preset release --target mcphost mcp-loadgen bench-idp
+fi
+PIN=${PIN:-1}
+server_pin=()
+client_pin=()
+if [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
+  server_pin=(taskset -c "${SERVER_CPU:-0}")
+  client_pin=(taskset -c "${CLIENT_CPU:-1}")
+fi
+WORK=$(mktemp -d /tmp/mcphost-bench-auth.XXXXXX)
+cleanup() {
+  [[ -n "${HOST_PID:-}" ]] && kill "$HOST_PID" 2>/dev/null || true
+  [[ -n "${IDP_PID:-}" ]] && kill "$IDP_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_ready() {
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "auth.sh: mcphost did not start on port $1" >&2
+  exit 1
+}
+
+# One measured series; prints the median req/s.
+measure() {
+  local port=$1; shift
+  local results=()
+  for _ in $(seq 1 "$REPEAT"); do
+    local rps
+    rps=$("${client_pin[@]}" "$BIN/mcp-loadgen" --url "http://127.0.0.1:$port/mcp" --mode "$MODE" \
+      --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --json "$@" |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rps"] if d.get("errors",0)==0 else "ERR")')
+    results+=("$rps")
+  done
+  printf '%s\n' "${results[@]}" | sort -g | sed -n "$(( (REPEAT + 1) / 2 ))p"
+}
+
+# Unauthenticated baseline.
+"${server_pin[@]}" "$BIN/mcphost" serve --config bench/bench.yaml >"$WORK/plain.log" 2>&1 &
+HOST_PID=$!
+wait_ready 8765
+PLAIN=$(measure 8765)
+kill "$HOST_PID"; wait "$HOST_PID" 2>/dev/null || true; HOST_PID=
+
+# Authenticated: a bearer JWT from the loopback identity provider on every request.
+coproc IDP { "$BIN/bench-idp" "http://127.0.0.1:8766/mcp"; }
+IDP_PID=$IDP_PID
+read -r ISSUER <&"${IDP[0]}"
+read -r TOKEN <&"${IDP[0]}"
+sed -e "s|ISSUER|$ISSUER|" -e "s|POLICY|$ROOT/bench/bench-policy.yaml|" bench/bench-auth.yaml >"$WORK/auth.yaml"
+"${server_pin[@]}" "$BIN/mcphost" serve --config "$WORK/auth.yaml" >"$WORK/auth.log" 2>&1 &
+HOST_PID=$!
+wait_ready 8766
+AUTHED=$(measure 8766 --header "Authorization: Bearer $TOKEN")
+
+python3 - "$PLAIN" "$AUTHED" <<'PY'
+import sys
+plain, authed = sys.argv[1], sys.argv[2]
+if "ERR" in (plain, authed):
+    print(f"unauthenticated {plain} req/s, authenticated {authed} req/s: a run had errors"); sys.exit(1)
+ratio = float(authed) / float(plain)
+print(f"tools/call unauthenticated: {float(plain):,.0f} req/s")
+print(f"tools/call with bearer JWT + policy: {float(authed):,.0f} req/s")
+print(f"ratio {ratio:.1%}  GOAL >= 90%: {'MET' if ratio >= 0.9 else 'MISSED'}")
+PY
