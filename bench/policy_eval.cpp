@@ -13,8 +13,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/policy.hpp"
@@ -31,65 +33,70 @@ namespace {
 constexpr int kConnectors = 60;
 constexpr int kGroups = 40;
 
+void add(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (const auto part : parts) out.append(part);
+}
+
 std::string generatePolicy(int ruleCount) {
   std::string y = "version: 1\nrules:\n";
   for (int i = 0; i < ruleCount; ++i) {
-    const std::string n = std::to_string(i);
     // Ten consecutive rules (one of each shape below) share a connector, so every connector
     // carries a mix of allows, denies, globs and conditions.
     const std::string connector = "conn" + std::to_string((i / 10) % kConnectors);
     const std::string group = "g" + std::to_string(i % kGroups);
-    y += "  - id: rule-" + n + "\n";
+    add(y, {"  - id: rule-", std::to_string(i), "\n"});
     switch (i % 10) {
       case 0:
       case 1:
       case 2:
-        y += "    effect: allow\n    actions: [tools/call, resources/read]\n";
-        y += "    subjects: {groups: [" + group + ", g" + std::to_string((i + 7) % kGroups) + "]}\n";
-        y += "    targets: {connectors: [" + connector + "], names: [\"" + connector + "__tool" +
-             std::to_string(i % 7) + "*\"]}\n";
+        add(y, {"    effect: allow\n    actions: [tools/call, resources/read]\n"});
+        add(y, {"    subjects: {groups: [", group, ", g", std::to_string((i + 7) % kGroups), "]}\n"});
+        add(y, {"    targets: {connectors: [", connector, "], names: [\"", connector, "__tool",
+                std::to_string(i % 7), "*\"]}\n"});
         break;
       case 3:
-        y += "    effect: allow\n    actions: [tools/call]\n";
-        y += "    subjects: {groups: [" + group + "], auth_methods: [jwt, ldap]}\n";
-        y += "    targets: {connectors: [" + connector + "], names: [" + connector + "__tool1_read, " +
-             connector + "__tool2_read]}\n";
-        y += "    conditions:\n      time: {days: [mon-fri], from: \"06:00\", to: \"22:00\"}\n";
+        add(y, {"    effect: allow\n    actions: [tools/call]\n"});
+        add(y, {"    subjects: {groups: [", group, "], auth_methods: [jwt, ldap]}\n"});
+        add(y, {"    targets: {connectors: [", connector, "], names: [", connector, "__tool1_read, ",
+                connector, "__tool2_read]}\n"});
+        add(y, {"    conditions:\n      time: {days: [mon-fri], from: \"06:00\", to: \"22:00\"}\n"});
         break;
       case 4:
-        y += "    effect: allow\n    actions: [tools/call]\n";
-        y += "    subjects: {roles: [role" + std::to_string(i % 13) + "], claims: {level: [2, 3]}}\n";
-        y += "    targets: {connectors: [" + connector + "]}\n";
-        y += "    conditions:\n      when: \"args.amount <= " + std::to_string(100 + i) +
-             " && args.currency == 'EUR'\"\n";
+        add(y, {"    effect: allow\n    actions: [tools/call]\n"});
+        add(y, {"    subjects: {roles: [role", std::to_string(i % 13), "], claims: {level: [2, 3]}}\n"});
+        add(y, {"    targets: {connectors: [", connector, "]}\n"});
+        add(y, {"    conditions:\n      when: \"args.amount <= ", std::to_string(100 + i),
+                " && args.currency == 'EUR'\"\n"});
         break;
       case 5:
-        y += "    effect: deny\n    actions: [tools/call]\n";
-        y += "    subjects: {users: [\"svc-" + std::to_string(i % 17) + "*\"]}\n";
-        y += "    targets: {connectors: [" + connector + "], annotations: {destructiveHint: true}}\n";
+        add(y, {"    effect: deny\n    actions: [tools/call]\n"});
+        add(y, {"    subjects: {users: [\"svc-", std::to_string(i % 17), "*\"]}\n"});
+        add(y, {"    targets: {connectors: [", connector, "], annotations: {destructiveHint: true}}\n"});
         break;
       case 6:
-        y += "    effect: allow\n    actions: \"*\"\n";
-        y += "    subjects: {groups: [" + group + "], tenants: [acme, globex]}\n";
-        y += "    targets: {connectors: [\"lab-" + std::to_string((i / 10) % 5) + "*\"]}\n";
+        add(y, {"    effect: allow\n    actions: \"*\"\n"});
+        add(y, {"    subjects: {groups: [", group, "], tenants: [acme, globex]}\n"});
+        add(y, {"    targets: {connectors: [\"lab-", std::to_string((i / 10) % 5), "*\"]}\n"});
         break;
       case 7:
-        y += "    effect: deny\n    actions: [tools/call]\n";
-        y += "    targets: {connectors: [" + connector + "], names: [\"*__drop*\"]}\n";
-        y += "    conditions:\n      when: \"args.confirm != true\"\n";
+        add(y, {"    effect: deny\n    actions: [tools/call]\n"});
+        add(y, {"    targets: {connectors: [", connector, "], names: [\"*__drop*\"]}\n"});
+        add(y, {"    conditions:\n      when: \"args.confirm != true\"\n"});
         break;
       case 8:
-        y += "    effect: deny\n    actions: [tools/call, resources/read]\n";
-        y += "    targets: {connectors: [" + connector + "], tags: [secret-" + std::to_string(i % 9) + "]}\n";
-        y += "    conditions:\n      source_cidr: [192.168.0.0/16, \"fd00::/8\"]\n";
+        add(y, {"    effect: deny\n    actions: [tools/call, resources/read]\n"});
+        add(y,
+            {"    targets: {connectors: [", connector, "], tags: [secret-", std::to_string(i % 9), "]}\n"});
+        add(y, {"    conditions:\n      source_cidr: [192.168.0.0/16, \"fd00::/8\"]\n"});
         break;
       default:
-        y += "    effect: allow\n    actions: [tools/call, prompts/get]\n";
-        y += "    subjects: {groups: [" + group + "]}\n";
-        y += "    targets: {connectors: [" + connector + ", conn" +
-             std::to_string((i / 10 + 1) % kConnectors) + "]}\n";
-        y += "    conditions:\n      source_cidr: [10.0.0.0/8]\n      when: \"principal.tenant == 'acme' || "
-             "'admins' in principal.groups\"\n";
+        add(y, {"    effect: allow\n    actions: [tools/call, prompts/get]\n"});
+        add(y, {"    subjects: {groups: [", group, "]}\n"});
+        add(y, {"    targets: {connectors: [", connector, ", conn",
+                std::to_string((i / 10 + 1) % kConnectors), "]}\n"});
+        add(y,
+            {"    conditions:\n      source_cidr: [10.0.0.0/8]\n      when: \"principal.tenant == 'acme' || "
+             "'admins' in principal.groups\"\n"});
         break;
     }
   }
@@ -149,8 +156,9 @@ int main(int argc, char** argv) {
   int ruleCount = 1000;
   std::size_t calls = 200000;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--rules") == 0) ruleCount = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--calls") == 0) calls = static_cast<std::size_t>(std::atoll(argv[i + 1]));
+    if (std::strcmp(argv[i], "--rules") == 0)
+      ruleCount = static_cast<int>(std::strtol(argv[i + 1], nullptr, 10));
+    if (std::strcmp(argv[i], "--calls") == 0) calls = std::strtoull(argv[i + 1], nullptr, 10);
   }
   if (ruleCount < 1 || calls < 1) {
     std::fprintf(stderr, "usage: bench-policy [--rules N] [--calls N]\n");

@@ -112,7 +112,7 @@ std::string joined(const std::vector<std::string>& items) {
 
 int runKeysCommand(const std::vector<std::string>& args) {
   if (args.empty()) return fail("keys needs a subcommand: create, list, revoke or rotate");
-  const std::string sub = args[0];
+  const std::string& sub = args[0];
   Options o = parseOptions(args, 1);
   if (!o.error.empty()) return fail(o.error);
   auto cfg = configFrom(o);
@@ -180,7 +180,7 @@ int runKeysCommand(const std::vector<std::string>& args) {
 
 int runPolicyCommand(const std::vector<std::string>& args) {
   if (args.empty()) return fail("policy needs a subcommand: explain or check");
-  const std::string sub = args[0];
+  const std::string& sub = args[0];
   Options o = parseOptions(args, 1);
   if (!o.error.empty()) return fail(o.error);
   auto cfg = configFrom(o);

@@ -42,7 +42,9 @@ void readRateMap(Reader& r, const YAML::Node& map, const std::string& path, cons
   for (const auto& kv : node) {
     std::string rate;
     const std::string name = kv.first.as<std::string>();
-    readRate(r, kv.second, path + "." + key + "." + name, rate);
+    std::string where = path;
+    where.append(".").append(key).append(".").append(name);
+    readRate(r, kv.second, where, rate);
     if (r.failed()) return;
     out[name] = rate;
   }

@@ -1,14 +1,11 @@
-// Evaluation: decide(), visible(), explain(), the matchers they use and PolicyStore. The YAML
-// side lives in policy_loader.cpp.
+// Evaluation: the rule index, decide(), visible(), explain() and PolicyStore. The matchers are
+// in policy_matchers.hpp, the YAML side in policy_loader.cpp.
 #include "policy/policy.hpp"
 
-#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <bit>
-#include <cstdio>
-#include <cstring>
 
 #include "policy/policy_model.hpp"
 
@@ -44,163 +41,6 @@ std::optional<Action> parseAction(std::string_view name) {
 }
 
 namespace detail {
-
-bool globMatch(std::string_view pattern, std::string_view text) noexcept {
-  // Greedy with a single backtrack point: linear in practice, O(n*m) at worst, no allocation.
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star = std::string_view::npos;
-  std::size_t resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
-void NameMatcher::add(std::string pattern) {
-  configured_ = true;
-  written_.push_back(pattern);
-  if (pattern == "*") {
-    any_ = true;
-  } else if (pattern.find_first_of("*?") != std::string::npos) {
-    globs_.push_back(std::move(pattern));
-  } else {
-    exact_.push_back(std::move(pattern));
-  }
-}
-
-void NameMatcher::finish() {
-  std::sort(exact_.begin(), exact_.end());
-  exact_.erase(std::unique(exact_.begin(), exact_.end()), exact_.end());
-}
-
-bool NameMatcher::matches(std::string_view name) const noexcept {
-  if (!configured_ || any_) return true;
-  // Short lists (the usual case) are scanned: == rejects on the length before comparing bytes.
-  if (exact_.size() <= 8) {
-    if (std::any_of(exact_.begin(), exact_.end(), [&](const std::string& e) { return e == name; }))
-      return true;
-  } else if (const auto it = std::lower_bound(exact_.begin(), exact_.end(), name);
-             it != exact_.end() && *it == name) {
-    return true;
-  }
-  return std::any_of(globs_.begin(), globs_.end(), [&](const std::string& g) { return globMatch(g, name); });
-}
-
-bool NameMatcher::matchesAnyOf(const std::vector<std::string>& names) const noexcept {
-  if (!configured_ || any_) return true;
-  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return matches(n); });
-}
-
-std::string NameMatcher::literalPrefix() const {
-  if (!configured_ || any_ || written_.empty()) return {};
-  std::string prefix = written_.front().substr(0, written_.front().find_first_of("*?"));
-  for (const auto& w : written_) {
-    const std::string_view literal = std::string_view(w).substr(0, w.find_first_of("*?"));
-    std::size_t common = 0;
-    while (common < prefix.size() && common < literal.size() && prefix[common] == literal[common]) ++common;
-    prefix.resize(common);
-  }
-  return prefix;
-}
-
-std::uint64_t NameMatcher::bloom() const {
-  std::uint64_t bits = 0;
-  if (exactOnly())
-    for (const auto& e : exact_) bits |= nameBit(e);
-  return bits;
-}
-
-std::string NameMatcher::describe() const {
-  std::string out = "[";
-  for (const auto& w : written_) out += (out.size() > 1 ? ", " : "") + w;
-  return out + "]";
-}
-
-IpAddress parseIp(std::string_view text) noexcept {
-  IpAddress ip;
-  if (!text.empty() && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-  text = text.substr(0, text.find('%'));  // fe80::1%eth0: the zone does not matter here
-  std::array<char, INET6_ADDRSTRLEN + 1> buffer{};
-  if (text.empty() || text.size() >= buffer.size()) return ip;
-  std::memcpy(buffer.data(), text.data(), text.size());
-  if (::inet_pton(AF_INET, buffer.data(), ip.bytes.data()) == 1) {
-    ip.valid = true;
-    return ip;
-  }
-  if (::inet_pton(AF_INET6, buffer.data(), ip.bytes.data()) != 1) return ip;
-  ip.valid = true;
-  static constexpr std::array<std::uint8_t, 12> kMappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(kMappedPrefix.begin(), kMappedPrefix.end(), ip.bytes.begin())) {
-    std::memmove(ip.bytes.data(), ip.bytes.data() + 12, 4);
-    std::fill(ip.bytes.begin() + 4, ip.bytes.end(), 0);
-  } else {
-    ip.v6 = true;
-  }
-  return ip;
-}
-
-bool cidrContains(const Cidr& cidr, const IpAddress& ip) noexcept {
-  if (!ip.valid || ip.v6 != cidr.v6) return false;
-  const std::size_t fullBytes = cidr.prefix / 8;
-  if (!std::equal(cidr.address.begin(), cidr.address.begin() + static_cast<std::ptrdiff_t>(fullBytes),
-                  ip.bytes.begin())) {
-    return false;
-  }
-  const unsigned restBits = cidr.prefix % 8;
-  if (restBits == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xffU << (8 - restBits));
-  return (cidr.address[fullBytes] & mask) == (ip.bytes[fullBytes] & mask);
-}
-
-namespace {
-struct LocalTime {
-  int weekday = 0;  // 0 = Monday
-  int minute = 0;   // of the day
-};
-LocalTime localTime(std::int64_t epochSeconds, std::int32_t offsetMinutes) {
-  const std::int64_t local = epochSeconds + std::int64_t{offsetMinutes} * 60;
-  std::int64_t days = local / 86400;
-  if (local % 86400 < 0) --days;  // floor, for instants before 1970
-  const std::int64_t secondOfDay = local - days * 86400;
-  // 1970-01-01 was a Thursday (weekday 3 counting from Monday = 0).
-  const auto weekday = static_cast<int>(((days + 3) % 7 + 7) % 7);
-  return {weekday, static_cast<int>(secondOfDay / 60)};
-}
-}  // namespace
-
-bool timeWindowContains(const TimeWindow& window, std::int64_t epochSeconds) noexcept {
-  const LocalTime now = localTime(epochSeconds, window.offsetMinutes);
-  auto onDay = [&](int weekday) { return (window.days >> weekday) & 1U; };
-  if (window.from < window.to)
-    return onDay(now.weekday) && now.minute >= window.from && now.minute < window.to;
-  // Wraps past midnight: the early-morning part belongs to the previous day's window.
-  if (now.minute >= window.from) return onDay(now.weekday);
-  return now.minute < window.to && onDay((now.weekday + 6) % 7);
-}
-
-std::string describeTime(std::int64_t epochSeconds, std::int32_t offsetMinutes) {
-  static constexpr std::array<const char*, 7> kDays = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-  const LocalTime t = localTime(epochSeconds, offsetMinutes);
-  const int offset = offsetMinutes < 0 ? -offsetMinutes : offsetMinutes;
-  std::array<char, 32> text{};
-  std::snprintf(text.data(), text.size(), "%s %02d:%02d %c%02d:%02d",
-                kDays[static_cast<std::size_t>(t.weekday)], t.minute / 60, t.minute % 60,
-                offsetMinutes < 0 ? '-' : '+', offset / 60, offset % 60);
-  return text.data();
-}
 
 void PolicyModel::buildIndex() {
   for (auto& byName : byConnector) byName.clear();

@@ -144,7 +144,9 @@ class Loader {
     std::set<std::string> seen;
     for (const auto& kv : map) {
       const auto key = kv.first.as<std::string>();
-      const std::string where = path.empty() ? key : path + "." + key;
+      std::string where = path;
+      if (!where.empty()) where += '.';
+      where += key;
       if (keys.count(key) == 0) {
         std::string known;
         for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
@@ -334,7 +336,8 @@ void Loader::readTargets(const YAML::Node& node, const std::string& path, Rule& 
   for (const auto& kv : annotations) {
     const auto name = kv.first.as<std::string>();
     if (!kv.second.IsScalar()) {
-      fail(kv.second, path + ".annotations." + name, "expected a scalar value such as true");
+      std::string where = path + ".annotations.";
+      fail(kv.second, where.append(name), "expected a scalar value such as true");
       return;
     }
     rule.annotations.emplace_back(name, scalarToJson(kv.second));
