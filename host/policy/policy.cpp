@@ -392,9 +392,10 @@ bool Policy::visible(const Facts& facts) const {
     if (model_->allowAll) return true;
     const auto bit = actionBit(facts.action);
     if (!bit) return false;
-    // The action itself must be possible (a user never sees what it may not use); a deny for
-    // `list` hides an item on top of that. An allow for `list` alone shows nothing: an
-    // `actions: ['*']` deny rule would otherwise make every allow rule need `list` as well.
+    // The action itself must be possible (a user never sees what it may not use). When some
+    // rule names `list` explicitly, a deny for `list` that surely matches hides the item too.
+    // An allow for `list` adds nothing: requiring one would make every call permission need a
+    // matching list rule as well.
     const std::array<std::size_t, 2> bits = {*bit, 0};
     const std::size_t count = model_->mentionsList && facts.action != Action::kList ? 2 : 1;
     for (std::size_t k = 0; k < count; ++k) {

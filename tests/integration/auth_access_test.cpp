@@ -225,3 +225,49 @@ TEST_CASE("check-config refuses unsafe or broken security settings with the line
   CHECK(literalSecret.out.find("never the secret itself") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("stdio: the local user is the principal, policy and rate limits apply", "[policy][ratelimit]") {
+  const std::string dir = makeTempDir();
+  writeFile(dir + "/policy.yaml",
+            "version: 1\nrules:\n  - id: local-text\n    effect: allow\n    subjects: {auth_methods: [stdio]}\n"
+            "    actions: [tools/call]\n    targets: {names: [test_simple_text]}\n");
+  writeFile(dir + "/c.yaml", "policy: " + dir +
+                                 "/policy.yaml\nrate_limits:\n  per_principal: 3/min\nconnectors:\n  - id: c\n"
+                                 "    connector: conformance\n    prefix: false\n");
+  Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", dir + "/c.yaml"}, dir + "/stderr.txt", true);
+  auto ask = [&](int id, const std::string& method, const Json& params) {
+    p.writeLine(rpc(id, method, params).dump());
+    auto line = p.readLine(std::chrono::seconds(20));
+    REQUIRE(line);
+    return Json::parse(*line);
+  };
+  CHECK(ask(1, "initialize", initializeParams()).contains("result"));
+  p.writeLine(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+  const auto listed = ask(2, "tools/list", Json::object());
+  REQUIRE(listed["result"]["tools"].size() == 1);
+  CHECK(listed["result"]["tools"][0]["name"] == "test_simple_text");
+  CHECK(ask(3, "tools/call", {{"name", "test_audio_content"}, {"arguments", Json::object()}})["error"]["code"] ==
+        -32003);
+  const auto limited = ask(4, "tools/call", {{"name", "test_simple_text"}, {"arguments", Json::object()}});
+  CHECK(limited["error"]["code"] == -32029);  // the fourth request within the minute
+  CHECK(limited["error"]["data"]["retryAfterSeconds"].get<int>() >= 1);
+  p.closeStdin();
+  CHECK(p.wait(std::chrono::seconds(20)) == 0);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("policy: a changed file is picked up without a signal", "[policy]") {
+  KeyHost h;
+  AuthSession other(*h.host, h.createKey("watcher", "sales"));
+  CHECK(other.toolNames().empty());
+  writeFile(h.policyPath, std::string(kPolicy) +
+                              "  - id: sales-text\n    effect: allow\n    subjects: {groups: [sales]}\n"
+                              "    actions: [tools/call]\n    targets: {names: [test_simple_text]}\n");
+  std::vector<std::string> names;
+  for (int i = 0; i < 50 && names.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    names = other.toolNames();
+  }
+  CHECK(names == std::vector<std::string>{"test_simple_text"});
+  CHECK(h.host->log().find("\"trigger\":\"file change\"") != std::string::npos);
+}
