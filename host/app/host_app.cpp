@@ -85,9 +85,14 @@ int serve(ServeOptions options) {
     log::warn("startup", "identity provider not reachable yet; its callers are refused until it answers",
               {{"problem", problem}});
   }
+  if (cfg.auth.ldap.enabled && cfg.auth.ldap.url.rfind("ldap://", 0) == 0 && !cfg.auth.ldap.startTls) {
+    log::warn("startup", "directory passwords travel in clear text: use ldaps:// or start_tls: true",
+              {{"url", cfg.auth.ldap.url}});
+  }
+  // SIGHUP never ends the host (systemctl reload); without a policy there is nothing to re-read.
+  installReloadSignal();
   if (security->policy) {
     security->watcher = std::make_unique<PolicyWatcher>(security->policy, cfg.policyWatch);
-    installReloadSignal();
     log::info("startup", "policy in force",
               {{"file", cfg.policyFile}, {"rules", security->policy->current()->ruleCount()}});
   }

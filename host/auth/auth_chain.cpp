@@ -306,10 +306,13 @@ Expected<Principal, AuthFailure> AuthChain::basic(std::string_view encoded, bool
                                   {},
                                   {}});
   }
-  const std::string user = decoded->substr(0, colon);
+  // The failure bucket is keyed by the normalised name, so "Alice" and " alice" share one.
+  std::string user(trim(std::string_view(*decoded).substr(0, colon)));
+  std::transform(user.begin(), user.end(), user.begin(), [](unsigned char c) { return std::tolower(c); });
   if (auto wait = failuresPerUser_->blocked(user))
     return unexpected(tooMany("for this user", *wait, "Basic"));
-  auto result = ldap_->authenticate(user, std::string_view(*decoded).substr(colon + 1));
+  auto result = ldap_->authenticate(std::string_view(*decoded).substr(0, colon),
+                                    std::string_view(*decoded).substr(colon + 1));
   std::fill(decoded->begin(), decoded->end(), '\0');  // do not leave the password in freed memory
   if (!result && result.error().error == AuthError::kInvalidCredentials) failuresPerUser_->consume(user);
   return result;

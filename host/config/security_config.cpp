@@ -1,6 +1,7 @@
 #include "config/security_config.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -197,6 +198,14 @@ void readLdap(Reader& r, const YAML::Node& node, Config& cfg) {
     r.fail(node["pool_size"], path + ".pool_size", "must be between 1 and 64");
   } else if (l.userFilter.find("{username}") == std::string::npos) {
     r.fail(node["user_filter"], path + ".user_filter", "must contain {username}");
+  } else if (!l.bindDnTemplate.empty() && l.bindDnTemplate.find("{username}") == std::string::npos) {
+    r.fail(node["bind_dn_template"], path + ".bind_dn_template", "must contain {username}");
+  } else if (l.groupMode == "search" && l.groupFilter.find("{dn}") == std::string::npos) {
+    r.fail(node["group_filter"], path + ".group_filter", "must contain {dn} (the user's entry)");
+  } else if (!l.bindDn.empty() && l.bindPassword.env.empty() && l.bindPassword.file.empty()) {
+    r.fail(node, path + ".bind_password", "required with bind_dn: {env: VARIABLE} or {file: PATH}");
+  } else if (!l.caFile.empty() && ::access(l.caFile.c_str(), R_OK) != 0) {
+    r.fail(node["ca_file"], path + ".ca_file", "cannot read " + l.caFile);
   }
 }
 
@@ -277,7 +286,7 @@ void readSecurity(Reader& r, const YAML::Node& root, Config& cfg) {
     r.readStrings(auth, "auth", "stdio_groups", cfg.auth.stdioGroups);
     cfg.auth.enabled =
         !cfg.auth.oauth.empty() || cfg.auth.apiKeys || cfg.auth.ldap.enabled || !cfg.auth.mtlsRules.empty();
-    if (!r.failed() && !cfg.auth.enabled && !cfg.auth.anonymousNonLoopback) {
+    if (!r.failed() && !cfg.auth.enabled && !cfg.auth.anonymousNonLoopback && cfg.auth.stdioGroups.empty()) {
       r.fail(auth, "auth", "configure at least one of oauth, api_keys, ldap or mtls");
     }
   }

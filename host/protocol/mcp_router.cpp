@@ -540,6 +540,7 @@ Expected<Json, RpcError> McpRouter::taskMethod(const std::string& method, const 
   if (id == params.end() || !id->is_string())
     return unexpected(invalidParams("params.taskId must be a string"));
   const std::string taskId = id->get<std::string>();
+  if (auto foreign = tasks_.checkOwner(taskId, scope.caller)) return unexpected(std::move(*foreign));
   if (method == "tasks/get") return tasks_.get(taskId);
   if (method == "tasks/cancel") return tasks_.cancel(taskId);
   return tasks_.update(taskId, params.value("inputResponses", Json::object()));

@@ -68,6 +68,9 @@ class McpRouter {
   [[nodiscard]] const ServerIdentity& identity() const { return identity_; }
   // Policy and token exchange; without one everything is allowed (authentication off).
   void setAccessGuard(std::shared_ptr<const guard::AccessGuard> guard) { guard_ = std::move(guard); }
+  // Whether the policy could let this caller call the tool (shared per-tool rate-limit buckets
+  // are only drawn on by callers that may use the tool, so nobody can drain another's budget).
+  [[nodiscard]] bool mayCallTool(const connectors::Caller& who, std::string_view exposedName) const;
 
   // subscriptions/listen: the filter the server honours (request filter narrowed to what the
   // server advertises), or an error for malformed params.

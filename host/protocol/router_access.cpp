@@ -62,6 +62,14 @@ Json McpRouter::visibleItems(ListKind kind, const RequestScope& scope) const {
   return visible;
 }
 
+bool McpRouter::mayCallTool(const connectors::Caller& who, std::string_view exposedName) const {
+  if (!guard_ || !guard_->enforcing()) return true;
+  const auto target = catalog_.findTool(exposedName);
+  if (!target) return true;  // the router explains unknown tools
+  const Json annotations = catalog_.toolAnnotations(exposedName);
+  return guard_->visible(who, policy::Action::kCallTool, {"tool", target->connectorId, exposedName, &annotations});
+}
+
 std::optional<RpcError> McpRouter::checkAccess(policy::Action action, std::string_view kind,
                                                const connectors::Catalog::Target& target,
                                                std::string_view exposedName, const Json* arguments,

@@ -187,6 +187,14 @@ std::shared_ptr<TaskStore::Task> TaskStore::find(const std::string& taskId) {
   return it == tasks_.end() ? nullptr : it->second;
 }
 
+std::optional<RpcError> TaskStore::checkOwner(const std::string& taskId, const connectors::Caller& who) {
+  std::lock_guard lock(mutex_);
+  auto task = find(taskId);
+  if (!task) return std::nullopt;  // get/update/cancel answer unknown themselves
+  if (task->caller.subject == who.subject && task->caller.authMethod == who.authMethod) return std::nullopt;
+  return unknownTask(taskId);
+}
+
 Expected<Json, RpcError> TaskStore::get(const std::string& taskId) {
   std::lock_guard lock(mutex_);
   auto task = find(taskId);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 
@@ -40,6 +41,9 @@ class TaskStore {
   Expected<Json, RpcError> get(const std::string& taskId);
   Expected<Json, RpcError> update(const std::string& taskId, const Json& inputResponses);
   Expected<Json, RpcError> cancel(const std::string& taskId);
+  // Only the principal that started a task may see or steer it; for anyone else the task does
+  // not exist (the answer is the unknown-task error, so ids cannot be probed).
+  [[nodiscard]] std::optional<RpcError> checkOwner(const std::string& taskId, const connectors::Caller& who);
 
  private:
   struct Task;

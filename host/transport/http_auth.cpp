@@ -14,7 +14,7 @@ namespace {
 constexpr int kServerError = -32000;
 
 std::string schemeLabel(const Poco::Net::HTTPRequest& head, bool certificate) {
-  const std::string& value = head.get("Authorization", "");
+  const std::string value = head.get("Authorization", "");  // a copy: get() returns the default by reference
   if (value.size() >= 6 && Poco::icompare(value.substr(0, 6), "Basic ") == 0) return "basic";
   if (value.size() >= 7 && Poco::icompare(value.substr(0, 7), "Bearer ") == 0) return "bearer";
   if (!value.empty()) return "other";
@@ -94,7 +94,7 @@ bool StreamableHttpEndpoint::admitToolCall(Exchange& ex, const protocol::Message
   const auto name = message.params.find("name");
   if (name == message.params.end() || !name->is_string()) return true;  // the router explains
   const auto target = catalog_.findTool(name->get<std::string>());
-  if (!target) return true;
+  if (!target || !router_.mayCallTool(ex.principal, name->get<std::string>())) return true;  // refused later
   if (auto refusal = options_.rateLimits->admitToolCall(target->connectorId, name->get<std::string>())) {
     observe::Metrics::instance().countRateLimited();
     ex.respondError(429, guard::kRateLimited, refusal->message, message.id,

@@ -103,8 +103,9 @@ std::optional<protocol::RpcError> StdioTransport::rateLimited(const protocol::Me
   auto refusal = rateLimits_->admitRequest(principal_.authMethod + ":" + principal_.subject);
   if (!refusal && catalog_ != nullptr && message.method == "tools/call" && message.params.is_object() &&
       message.params.contains("name") && message.params["name"].is_string()) {
-    if (auto target = catalog_->findTool(message.params["name"].get<std::string>()))
-      refusal = rateLimits_->admitToolCall(target->connectorId, message.params["name"].get<std::string>());
+    const std::string name = message.params["name"].get<std::string>();
+    if (auto target = catalog_->findTool(name); target && router_.mayCallTool(principal_, name))
+      refusal = rateLimits_->admitToolCall(target->connectorId, name);
   }
   if (!refusal) return std::nullopt;
   observe::Metrics::instance().countRateLimited();

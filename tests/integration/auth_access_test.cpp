@@ -179,6 +179,16 @@ TEST_CASE("rate limits: over the limit is 429 with Retry-After", "[ratelimit]") 
   CHECK(s.send("tools/list").status == 200);  // other methods are not limited by the tool bucket
 }
 
+TEST_CASE("rate limits: a caller who may not use a tool cannot drain its bucket", "[ratelimit]") {
+  KeyHost h("rate_limits:\n  per_tool: {test_simple_text: 2/min}\n");
+  AuthSession outsider(*h.host, h.createKey("outsider", "sales"));
+  const Json call = {{"name", "test_simple_text"}, {"arguments", Json::object()}};
+  for (int i = 0; i < 4; ++i) CHECK(outsider.result("tools/call", call)["error"]["code"] == -32003);
+  AuthSession hr(*h.host, h.createKey("hr", "hr"));
+  CHECK(hr.send("tools/call", call).status == 200);
+  CHECK(hr.send("tools/call", call).status == 200);
+}
+
 TEST_CASE("rate limits: failed authentications are limited per source address", "[ratelimit]") {
   KeyHost h("", "  failed_attempts: {per_ip: 3/min}\n");
   const std::string good = h.createKey("good", "hr");
@@ -223,6 +233,13 @@ TEST_CASE("check-config refuses unsafe or broken security settings with the line
       "policy: p.yaml\n");
   CHECK(literalSecret.code == 2);
   CHECK(literalSecret.out.find("never the secret itself") != std::string::npos);
+  const std::string ldap = "auth:\n  ldap:\n    url: ldap://127.0.0.1:1\n    user_base: dc=x\n    group_mode: none\n";
+  auto noPassword = check(ldap + "    bind_dn: cn=reader\npolicy: p.yaml\n");
+  CHECK(noPassword.code == 2);
+  CHECK(noPassword.out.find("auth.ldap.bind_password") != std::string::npos);
+  auto badTemplate = check(ldap + "    bind_dn_template: uid=x,dc=x\npolicy: p.yaml\n");
+  CHECK(badTemplate.code == 2);
+  CHECK(badTemplate.out.find("{username}") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
 }
 

@@ -264,7 +264,9 @@ class Call {
         },
         cancelHooks_.back().get());
   }
-  // {"subject","authMethod","groups","tenant","attributes"}; null if unavailable.
+  // The principal the host authenticated: {"subject","displayName","authMethod","groups","roles",
+  // "scopes","tenant","attributes","sourceIp","issuer"} plus "accessToken" on token_exchange
+  // instances; null if unavailable.
   Json caller() const {
     std::string text;
     if (detail::copyOut(
