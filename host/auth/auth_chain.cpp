@@ -14,7 +14,9 @@
 #include "auth/ldap_authenticator.hpp"
 #include "auth/mtls_mapper.hpp"
 #include "auth/token_exchange.hpp"
+#include "auth/verified_token_cache.hpp"
 #include "common/base64.hpp"
+#include "common/crypto.hpp"
 #include "config/secret_reader.hpp"
 #include "guard/rate_limiter.hpp"
 
@@ -65,6 +67,19 @@ std::string peekIssuer(std::string_view token) {
   return claims["iss"].get<std::string>();
 }
 
+// The "exp" of a token that has just passed validation, as a time point (none: far future).
+std::chrono::system_clock::time_point expiryOf(std::string_view token) {
+  const auto first = token.find('.');
+  const auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  auto payload = second == std::string_view::npos
+                     ? std::nullopt
+                     : base64UrlDecode(token.substr(first + 1, second - first - 1));
+  Json claims = payload ? Json::parse(*payload, nullptr, false) : Json();
+  if (!claims.is_object() || !claims.contains("exp") || !claims["exp"].is_number())
+    return std::chrono::system_clock::time_point::max();
+  return std::chrono::system_clock::time_point(std::chrono::seconds(claims["exp"].get<long long>()));
+}
+
 // Quotes are not allowed inside an auth-param value we build; drop them rather than escape.
 std::string quoteSafe(std::string text) {
   std::replace_if(
@@ -102,6 +117,7 @@ Expected<std::unique_ptr<AuthChain>, std::string> AuthChain::create(const config
   std::unique_ptr<AuthChain> chain(
       new AuthChain());  // NOLINT(cppcoreguidelines-owning-memory): private constructor
   chain->exchange_ = std::make_unique<ExchangeClients>();
+  chain->verifiedTokens_ = std::make_unique<VerifiedTokenCache>();
   const auto& ac = config.auth;
   chain->enabled_ = ac.enabled;
   chain->resource_ = ac.resource;
@@ -265,17 +281,33 @@ Expected<Principal, AuthFailure> AuthChain::bearer(std::string_view token) {
                                   {},
                                   {}});
   }
-  const std::string issuer = peekIssuer(token);
-  for (const auto& provider : jwt_) {
-    if (provider->settings().issuer == issuer) return provider->authenticate(token);
+  const auto now = std::chrono::system_clock::now();
+  const std::string digest = sha256(token);
+  if (auto cached = verifiedTokens_->find(digest, now)) {
+    cached->subjectToken = std::string(token);
+    return std::move(*cached);
   }
-  if (jwt_.size() == 1) return jwt_.front()->authenticate(token);  // it explains what is wrong
-  return unexpected(AuthFailure{AuthError::kInvalidCredentials,
-                                "token issuer is not trusted by this server",
-                                "issuer not configured",
-                                "Bearer",
-                                {},
-                                {}});
+  const std::string issuer = peekIssuer(token);
+  JwtAuthenticator* provider = nullptr;
+  for (const auto& p : jwt_) {
+    if (p->settings().issuer == issuer) provider = p.get();
+  }
+  if (provider == nullptr && jwt_.size() == 1) provider = jwt_.front().get();  // it explains what is wrong
+  if (provider == nullptr) {
+    return unexpected(AuthFailure{AuthError::kInvalidCredentials,
+                                  "token issuer is not trusted by this server",
+                                  "issuer not configured",
+                                  "Bearer",
+                                  {},
+                                  {}});
+  }
+  auto result = provider->authenticate(token);
+  if (result) {
+    Principal stored = *result;
+    stored.subjectToken.clear();  // the cache holds no tokens, only their digests
+    verifiedTokens_->store(digest, stored, expiryOf(token), now);
+  }
+  return result;
 }
 
 Expected<Principal, AuthFailure> AuthChain::basic(std::string_view encoded, bool secureChannel,

@@ -27,6 +27,7 @@ class LdapAuthenticator;
 class ApiKeyStore;
 class MtlsMapper;
 class TokenExchanger;
+class VerifiedTokenCache;
 struct ExchangeClients;
 
 struct AuthRequest {
@@ -74,6 +75,7 @@ class AuthChain {
   std::vector<std::string> issuers_;
   std::vector<std::string> scopesSupported_;
   std::vector<std::unique_ptr<JwtAuthenticator>> jwt_;
+  std::unique_ptr<VerifiedTokenCache> verifiedTokens_;
   std::unique_ptr<ExchangeClients> exchange_;  // RFC 8693 clients per issuer and audience
   std::unique_ptr<ApiKeyStore> apiKeys_;
   std::unique_ptr<LdapAuthenticator> ldap_;

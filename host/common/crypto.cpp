@@ -55,6 +55,13 @@ Expected<std::string, std::string> sha256FileHex(const std::string& path) {
   return hex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
+std::string sha256(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) std::abort();
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
 std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -67,7 +67,8 @@ bool McpRouter::mayCallTool(const connectors::Caller& who, std::string_view expo
   const auto target = catalog_.findTool(exposedName);
   if (!target) return true;  // the router explains unknown tools
   const Json annotations = catalog_.toolAnnotations(exposedName);
-  return guard_->visible(who, policy::Action::kCallTool, {"tool", target->connectorId, exposedName, &annotations});
+  return guard_->visible(who, policy::Action::kCallTool,
+                         {"tool", target->connectorId, exposedName, &annotations});
 }
 
 std::optional<RpcError> McpRouter::checkAccess(policy::Action action, std::string_view kind,

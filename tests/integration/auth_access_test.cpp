@@ -233,7 +233,8 @@ TEST_CASE("check-config refuses unsafe or broken security settings with the line
       "policy: p.yaml\n");
   CHECK(literalSecret.code == 2);
   CHECK(literalSecret.out.find("never the secret itself") != std::string::npos);
-  const std::string ldap = "auth:\n  ldap:\n    url: ldap://127.0.0.1:1\n    user_base: dc=x\n    group_mode: none\n";
+  const std::string ldap =
+      "auth:\n  ldap:\n    url: ldap://127.0.0.1:1\n    user_base: dc=x\n    group_mode: none\n";
   auto noPassword = check(ldap + "    bind_dn: cn=reader\npolicy: p.yaml\n");
   CHECK(noPassword.code == 2);
   CHECK(noPassword.out.find("auth.ldap.bind_password") != std::string::npos);
@@ -245,12 +246,14 @@ TEST_CASE("check-config refuses unsafe or broken security settings with the line
 
 TEST_CASE("stdio: the local user is the principal, policy and rate limits apply", "[policy][ratelimit]") {
   const std::string dir = makeTempDir();
-  writeFile(dir + "/policy.yaml",
-            "version: 1\nrules:\n  - id: local-text\n    effect: allow\n    subjects: {auth_methods: [stdio]}\n"
-            "    actions: [tools/call]\n    targets: {names: [test_simple_text]}\n");
-  writeFile(dir + "/c.yaml", "policy: " + dir +
-                                 "/policy.yaml\nrate_limits:\n  per_principal: 3/min\nconnectors:\n  - id: c\n"
-                                 "    connector: conformance\n    prefix: false\n");
+  writeFile(
+      dir + "/policy.yaml",
+      "version: 1\nrules:\n  - id: local-text\n    effect: allow\n    subjects: {auth_methods: [stdio]}\n"
+      "    actions: [tools/call]\n    targets: {names: [test_simple_text]}\n");
+  writeFile(dir + "/c.yaml",
+            "policy: " + dir +
+                "/policy.yaml\nrate_limits:\n  per_principal: 3/min\nconnectors:\n  - id: c\n"
+                "    connector: conformance\n    prefix: false\n");
   Subprocess p({MCPHOST_BINARY, "serve", "--stdio", "--config", dir + "/c.yaml"}, dir + "/stderr.txt", true);
   auto ask = [&](int id, const std::string& method, const Json& params) {
     p.writeLine(rpc(id, method, params).dump());
@@ -263,8 +266,8 @@ TEST_CASE("stdio: the local user is the principal, policy and rate limits apply"
   const auto listed = ask(2, "tools/list", Json::object());
   REQUIRE(listed["result"]["tools"].size() == 1);
   CHECK(listed["result"]["tools"][0]["name"] == "test_simple_text");
-  CHECK(ask(3, "tools/call", {{"name", "test_audio_content"}, {"arguments", Json::object()}})["error"]["code"] ==
-        -32003);
+  CHECK(ask(3, "tools/call",
+            {{"name", "test_audio_content"}, {"arguments", Json::object()}})["error"]["code"] == -32003);
   const auto limited = ask(4, "tools/call", {{"name", "test_simple_text"}, {"arguments", Json::object()}});
   CHECK(limited["error"]["code"] == -32029);  // the fourth request within the minute
   CHECK(limited["error"]["data"]["retryAfterSeconds"].get<int>() >= 1);
