@@ -23,7 +23,4 @@ class MtlsMapper {
   std::vector<config::MtlsRule> rules_;
 };
 
-// Shell-style glob: `*` any run, `?` one character; everything else literal.
-bool globMatch(std::string_view pattern, std::string_view text);
-
 }  // namespace mcphost::auth

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/glob.hpp"
+
 namespace mcphost::policy::detail {
 
 // One bit of a 64-bit Bloom filter per name: a rule that needs one of its exact groups, roles
@@ -27,8 +29,7 @@ inline std::uint64_t nameBit(std::string_view name) noexcept {
   return std::uint64_t{1} << (h >> 58);
 }
 
-// '*' matches any run of characters (also none), '?' exactly one; everything else literally.
-bool globMatch(std::string_view pattern, std::string_view text) noexcept;
+using mcphost::globMatch;  // common/glob.hpp
 
 // A list of names where exact entries are looked up by binary search and only the patterns
 // with '*' or '?' are matched one by one. An unconfigured matcher (the key was omitted)
@@ -89,30 +90,6 @@ std::string describeTime(std::int64_t epochSeconds, std::int32_t offsetMinutes);
 
 // ---------------------------------------------------------------------------------------------
 // Definitions
-
-inline bool globMatch(std::string_view pattern, std::string_view text) noexcept {
-  // Greedy with a single backtrack point: linear in practice, O(n*m) at worst, no allocation.
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star = std::string_view::npos;
-  std::size_t resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 inline void NameMatcher::add(std::string pattern) {
   configured_ = true;
