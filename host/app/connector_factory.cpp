@@ -279,6 +279,64 @@ Expected<std::shared_ptr<connectors::WorkerConnector>, std::string> makeStdio(
   return connectors::WorkerConnector::create(std::move(spec));
 }
 
+// One region's instance of a connector with `regions:`: the base entry with the region's
+// overrides applied, under the internal id "<id>@<region>" that its workers, logs and problems
+// carry (the catalog still exposes it as <id>).
+config::ConnectorConfig regionInstance(const config::ConnectorConfig& base,
+                                       const config::RegionConfig& region) {
+  config::ConnectorConfig cc = base;
+  cc.id = base.id + "@" + region.name;
+  cc.region = region.name;
+  cc.regions.clear();
+  cc.line = region.line;
+  for (const auto& [key, value] : region.settings.items()) cc.settings[key] = value;  // shallow merge
+  for (const auto& [name, source] : region.secrets) cc.secrets.insert_or_assign(name, source);
+  if (!region.url.empty()) cc.url = region.url;
+  for (const auto& [name, value] : region.headers) cc.headers.insert_or_assign(name, value);
+  if (!region.command.empty()) cc.command = region.command;
+  if (region.args) cc.args = *region.args;
+  for (const auto& [name, value] : region.env) cc.env.insert_or_assign(name, value);
+  cc.tags.push_back(config::regionTag(region.name));
+  return cc;
+}
+
+// Sets up one instance (cc.id is the internal id) and adds it to the set as `slot` (the
+// catalog's view: exposed id, prefix, routing region); an instance that cannot be set up is
+// added as unavailable, so that it explains itself.
+void addInstance(ConnectorSet& set, const config::Config& cfg, const config::ConnectorConfig& cc,
+                 connectors::ConnectorInstance slot) {
+  auto add = [&](std::shared_ptr<connectors::Connector> connector) {
+    slot.connector = std::move(connector);
+    set.instances.push_back(std::move(slot));
+  };
+  auto failed = [&](const std::string& why) {
+    const std::string problem =
+        cfg.path + ":" + std::to_string(cc.line) + ": connector '" + cc.id + "': " + why;
+    log::error("startup", "connector instance cannot be started; serving without it",
+               {{"connector", cc.id}, {"error", problem}});
+    set.problems.push_back(problem);
+    set.invalid[cc.id] = why;
+    add(std::make_shared<UnavailableConnector>(cc.id, why));
+  };
+  if (cc.type == "remote") {
+    auto remote = makeRemote(cfg, cc);
+    if (!remote) {
+      failed(remote.error());
+      return;
+    }
+    add(*remote);
+    set.remotes.emplace_back(cc.id, *remote);
+    return;
+  }
+  auto worker = cc.type == "stdio" ? makeStdio(cfg, cc) : makeNative(cfg, cc);
+  if (!worker) {
+    failed(worker.error());
+    return;
+  }
+  add(*worker);
+  set.workers.emplace_back(cc.id, *worker);
+}
+
 }  // namespace
 
 std::string defaultConnectorPath() {
@@ -292,37 +350,15 @@ std::string workerBinaryPath() {
 ConnectorSet makeConnectors(const config::Config& cfg) {
   ConnectorSet set;
   for (const auto& cc : cfg.connectors) {
-    if (cc.type == "remote") {
-      auto remote = makeRemote(cfg, cc);
-      if (!remote) {
-        const std::string problem =
-            cfg.path + ":" + std::to_string(cc.line) + ": connector '" + cc.id + "': " + remote.error();
-        log::error("startup", "connector instance cannot be started; serving without it",
-                   {{"connector", cc.id}, {"error", problem}});
-        set.problems.push_back(problem);
-        set.invalid[cc.id] = remote.error();
-        set.instances.push_back(
-            {cc.id, cc.prefix, std::make_shared<UnavailableConnector>(cc.id, remote.error())});
-        continue;
-      }
-      set.instances.push_back({cc.id, cc.prefix, *remote});
-      set.remotes.emplace_back(cc.id, *remote);
+    if (cc.regions.empty()) {
+      // A one-region instance (`region:`) is only tagged, not routed: no catalog region.
+      addInstance(set, cfg, cc, {cc.id, cc.prefix, nullptr});
       continue;
     }
-    auto worker = cc.type == "stdio" ? makeStdio(cfg, cc) : makeNative(cfg, cc);
-    if (!worker) {
-      const std::string problem =
-          cfg.path + ":" + std::to_string(cc.line) + ": connector '" + cc.id + "': " + worker.error();
-      log::error("startup", "connector instance cannot be started; serving without it",
-                 {{"connector", cc.id}, {"error", problem}});
-      set.problems.push_back(problem);
-      set.invalid[cc.id] = worker.error();
-      set.instances.push_back(
-          {cc.id, cc.prefix, std::make_shared<UnavailableConnector>(cc.id, worker.error())});
-      continue;
+    for (const auto& region : cc.regions) {
+      addInstance(set, cfg, regionInstance(cc, region),
+                  {cc.id, cc.prefix, nullptr, region.name, cc.defaultRegion});
     }
-    set.instances.push_back({cc.id, cc.prefix, *worker});
-    set.workers.emplace_back(cc.id, *worker);
   }
   return set;
 }

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/connector_factory.hpp"
+#include "app/data_protection_setup.hpp"
 #include "app/security_setup.hpp"
 #include "connectors/catalog.hpp"
 #include "observe/log.hpp"
@@ -45,10 +46,14 @@ void raiseFileLimit() {
 
 Expected<bool, std::string> checkDeployment(const config::Config& cfg) {
   if (auto security = buildSecurity(cfg); !security) return unexpected(security.error());
+  // Detectors, rules and keys; the audit log itself is not opened (check-config writes nothing).
+  config::Config withoutAudit = cfg;
+  withoutAudit.audit.enabled = false;
+  if (auto guards = buildDataGuards(withoutAudit); !guards) return unexpected(guards.error());
   auto bus = std::make_shared<protocol::ChangeBus>();
   ConnectorSet set = makeConnectors(cfg);
   if (!set.problems.empty()) return unexpected(set.problems.front());
-  connectors::Catalog catalog(set.instances, cfg.separator, bus);
+  connectors::Catalog catalog(set.instances, cfg.separator, bus, cfg.residencyAttribute);
   auto loaded = catalog.load();
   if (!loaded) return unexpected(cfg.path + ": " + loaded.error());
   for (const auto& [id, worker] : set.workers) {
@@ -108,7 +113,7 @@ int serve(ServeOptions options) {
       for (auto& [id, remote] : set.remotes) remote->shutdown();
     }
   };
-  connectors::Catalog catalog(set.instances, cfg.separator, bus);
+  connectors::Catalog catalog(set.instances, cfg.separator, bus, cfg.residencyAttribute);
   StopWorkers stopWorkers{set};
   observe::Metrics::instance().setConnectorStatus([&set] {
     std::vector<observe::ConnectorHealth> out;
@@ -132,6 +137,14 @@ int serve(ServeOptions options) {
   routerOptions.clientRequestTimeout = cfg.server.clientRequestTimeout;
   protocol::McpRouter router(catalog, {cfg.name, MCPHOST_VERSION, ""}, routerOptions);
   router.setAccessGuard(security->guard);
+  auto dataGuards = buildDataGuards(cfg);
+  if (!dataGuards) {
+    log::error("startup", "data protection or audit cannot start", {{"error", dataGuards.error()}});
+    std::cerr << "mcphost: " << dataGuards.error() << "\n";
+    return 2;
+  }
+  if (dataGuards->audit) log::info("startup", "audit log open", {{"directory", cfg.audit.directory}});
+  router.setDataGuards(std::move(dataGuards.value()));
   protocol::ParseLimits limits{cfg.server.maxBodyBytes, cfg.server.maxJsonDepth};
 
   if (options.stdio) {

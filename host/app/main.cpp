@@ -1,4 +1,4 @@
-// mcphost command line: serve, check-config, keys, policy, sandbox-check, version.
+// mcphost command line: serve, check-config, keys, policy, audit, sandbox-check, version.
 #include <unistd.h>
 
 #include <cstring>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/admin_commands.hpp"
+#include "app/audit_commands.hpp"
 #include "app/connector_factory.hpp"
 #include "app/host_app.hpp"
 #include "config/config.hpp"
@@ -32,7 +33,8 @@ constexpr const char* kUsage = R"(usage:
 )";
 
 int usageError(const std::string& message) {
-  std::cerr << "mcphost: " << message << "\n\n" << kUsage << mcphost::app::kAdminUsage;
+  std::cerr << "mcphost: " << message << "\n\n"
+            << kUsage << mcphost::app::kAdminUsage << mcphost::app::kAuditUsage;
   return 2;
 }
 
@@ -41,11 +43,12 @@ int usageError(const std::string& message) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage << mcphost::app::kAdminUsage;
+    std::cout << kUsage << mcphost::app::kAdminUsage << mcphost::app::kAuditUsage;
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "keys") return mcphost::app::runKeysCommand({args.begin() + 1, args.end()});
   if (args[0] == "policy") return mcphost::app::runPolicyCommand({args.begin() + 1, args.end()});
+  if (args[0] == "audit") return mcphost::app::runAuditCommand({args.begin() + 1, args.end()});
   const std::string command = args[0];
   if (command == "version" || command == "--version") {
     std::cout << "mcphost " << MCPHOST_VERSION << "\n";

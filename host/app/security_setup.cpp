@@ -74,7 +74,17 @@ Expected<SecurityStack, std::string> buildSecurity(const config::Config& config)
   if (!limits) return unexpected(config.path + ": " + limits.error());
   if (!(*limits)->empty()) stack.limits = std::move(limits.value());
   std::map<std::string, guard::AccessGuard::ConnectorFacts> facts;
-  for (const auto& c : config.connectors) facts[c.id] = {c.tags, c.tokenExchangeAudience};
+  for (const auto& c : config.connectors) {
+    // Per-region instances share the id (policy targets.connectors names it); each region's
+    // tags add region:<name>, chosen by the routed AccessTarget::region.
+    guard::AccessGuard::ConnectorFacts connectorFacts{c.tags, c.tokenExchangeAudience};
+    for (const auto& region : c.regions) {
+      auto& tags = connectorFacts.regionTags[region.name];
+      tags = c.tags;
+      tags.push_back(config::regionTag(region.name));
+    }
+    facts[c.id] = std::move(connectorFacts);
+  }
   std::weak_ptr<auth::AuthChain> weakChain = stack.auth;
   stack.guard = std::make_shared<guard::AccessGuard>(
       stack.policy, std::move(facts),

@@ -23,8 +23,7 @@ std::string randomBytes(std::size_t count) {
   return out;
 }
 
-namespace {
-std::string hex(std::string_view raw) {
+std::string toHex(std::string_view raw) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(raw.size() * 2);
@@ -34,10 +33,9 @@ std::string hex(std::string_view raw) {
   }
   return out;
 }
-}  // namespace
 
 std::string randomToken(std::size_t bytes) {
-  return hex(randomBytes(bytes));
+  return toHex(randomBytes(bytes));
 }
 
 Expected<std::string, std::string> sha256FileHex(const std::string& path) {
@@ -52,7 +50,7 @@ Expected<std::string, std::string> sha256FileHex(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  return hex(std::string_view(reinterpret_cast<const char*>(digest), len));
+  return toHex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 std::string sha256(std::string_view data) {

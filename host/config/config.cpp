@@ -9,11 +9,13 @@
 #include <set>
 #include <sstream>
 
+#include "config/data_protection_config.hpp"
 #include "config/security_config.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace mcphost::config {
 
+using detail::readDataProtection;
 using detail::Reader;
 using detail::readSecurity;
 using detail::yamlToJson;
@@ -38,17 +40,18 @@ Expected<std::pair<std::string, std::uint16_t>, std::string> parseListen(const s
 }
 
 Expected<std::chrono::milliseconds, std::string> parseDuration(const std::string& value) {
-  static const std::regex kDuration("^([0-9]{1,9})(ms|s|m|h)$");
+  static const std::regex kDuration("^([0-9]{1,9})(ms|s|m|h|d)$");
   std::smatch m;
   if (!std::regex_match(value, m, kDuration)) {
-    return unexpected("'" + value + "' is not a duration (use e.g. 500ms, 10s, 5m, 2h)");
+    return unexpected("'" + value + "' is not a duration (use e.g. 500ms, 10s, 5m, 2h, 90d)");
   }
   const long long n = std::stoll(m[1].str());
   const std::string unit = m[2].str();
   if (unit == "ms") return std::chrono::milliseconds(n);
   if (unit == "s") return std::chrono::milliseconds(n * 1000);
   if (unit == "m") return std::chrono::milliseconds(n * 60 * 1000);
-  return std::chrono::milliseconds(n * 3600 * 1000);
+  if (unit == "h") return std::chrono::milliseconds(n * 3600 * 1000);
+  return std::chrono::milliseconds(n * 24 * 3600 * 1000);
 }
 
 Expected<Config, std::string> parseConfig(const std::string& text, const std::string& sourceName) {
@@ -64,7 +67,7 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   if (!root || root.IsNull()) return unexpected(sourceName + ": the configuration is empty");
   r.allowKeys(root, "",
               {"name", "server", "logging", "catalog", "connectors", "connector_paths", "auth", "policy",
-               "rate_limits", "state_dir"});
+               "rate_limits", "state_dir", "guard", "data_protection", "audit", "residency"});
   r.readStrings(root, "", "connector_paths", cfg.connectorPaths);
   r.read(root, "", "name", cfg.name);
   if (const YAML::Node server = root["server"]; server && !r.failed()) {
@@ -165,12 +168,16 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
   for (std::size_t i = 0; !r.failed() && i < connectors.size(); ++i) {
     const YAML::Node c = connectors[i];
     const std::string path = "connectors[" + std::to_string(i) + "]";
-    r.allowKeys(c, path, {"id",      "type",    "connector", "manifest",      "prefix",      "config",
-                          "secrets", "workers", "timeouts",  "restart",       "recycle",     "sandbox",
-                          "command", "args",    "env",       "read_paths",    "write_paths", "network",
-                          "url",     "headers", "tags",      "token_exchange"});
+    r.allowKeys(c, path, {"id",         "type",           "connector", "manifest", "prefix",
+                          "config",     "secrets",        "workers",   "timeouts", "restart",
+                          "recycle",    "sandbox",        "command",   "args",     "env",
+                          "read_paths", "write_paths",    "network",   "url",      "headers",
+                          "tags",       "token_exchange", "region",    "regions",  "default_region"});
     ConnectorConfig cc;
     cc.line = c.Mark().line + 1;
+    auto isHttpUrl = [](const std::string& url) {
+      return url.starts_with("http://") || url.starts_with("https://");
+    };
     r.read(c, path, "id", cc.id);
     r.readStrings(c, path, "tags", cc.tags);
     if (const YAML::Node te = c["token_exchange"]; te && !r.failed()) {
@@ -241,11 +248,11 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     } else if (cc.type == "native" && cc.connector.empty() == cc.manifest.empty()) {
       r.fail(c, path,
              "set exactly one of `connector` (an installed connector's name) or `manifest` (a path)");
-    } else if (cc.type == "stdio" && cc.command.empty()) {
+    } else if (cc.type == "stdio" && cc.command.empty() && !c["regions"]) {
       r.fail(c, path, "a stdio connector needs `command` (the MCP server program) and optionally `args`");
     } else if (cc.type == "stdio" && cc.network != "none" && cc.network != "host") {
       r.fail(c["network"], path + ".network", "must be \"none\" (a private network namespace) or \"host\"");
-    } else if (cc.type == "remote" && !cc.url.starts_with("http://") && !cc.url.starts_with("https://")) {
+    } else if (cc.type == "remote" && !isHttpUrl(cc.url) && !(c["regions"] && cc.url.empty())) {
       r.fail(c["url"] ? c["url"] : c, path + ".url",
              "a remote connector needs `url`: http(s)://host:port/path");
     } else if (cc.type != "native" && !(cc.connector.empty() && cc.manifest.empty())) {
@@ -261,10 +268,17 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
     } else if (cc.crashLoopCount < 1) {
       r.fail(c["restart"], path + ".restart.crash_loop_count", "must be at least 1");
     }
-    if (const YAML::Node secrets = c["secrets"]; secrets && !r.failed()) {
+    // Secret sources, of the instance and of each of its regions.
+    auto readSecrets = [&](const YAML::Node& secrets, const std::string& key,
+                           std::map<std::string, SecretSource>& out) {
+      if (!secrets || r.failed()) return;
+      if (!secrets.IsMap()) {
+        r.fail(secrets, key, "expected a mapping of secret name to {env: VAR} or {file: PATH}");
+        return;
+      }
       for (const auto& kv : secrets) {
         const std::string name = kv.first.as<std::string>();
-        const std::string sp = std::string(path).append(".secrets.").append(name);
+        const std::string sp = std::string(key).append(".").append(name);
         const YAML::Node source = kv.second;
         r.allowKeys(source, sp, {"env", "file"});
         SecretSource src;
@@ -275,12 +289,95 @@ Expected<Config, std::string> parseConfig(const std::string& text, const std::st
                  "set exactly one of `env` (a variable name) or `file` (a path); never the value itself");
         }
         if (r.failed()) break;
-        cc.secrets.emplace(name, src);
+        out.emplace(name, src);
+      }
+    };
+    readSecrets(c["secrets"], path + ".secrets", cc.secrets);
+    // Data residency: `region` tags a one-region instance; `regions` makes per-region instances
+    // whose overrides are checked here against the instance's type.
+    static const std::regex kRegion("^[a-z0-9-]{1,32}$");
+    auto checkRegionName = [&](const YAML::Node& node, const std::string& key, const std::string& name) {
+      if (!r.failed() && !std::regex_match(name, kRegion))
+        r.fail(node, key, "'" + name + "' must be 1-32 lowercase letters, digits or '-'");
+    };
+    r.read(c, path, "region", cc.region);
+    r.read(c, path, "default_region", cc.defaultRegion);
+    for (const auto& tag : cc.tags) {
+      if (!r.failed() && tag.starts_with("region:"))
+        r.fail(c["tags"], path + ".tags",
+               "'" + tag + "': region tags come from `region` or `regions`; set those instead");
+    }
+    if (const YAML::Node regions = c["regions"]; c["region"] && !r.failed()) {
+      checkRegionName(c["region"], path + ".region", cc.region);
+      if (regions) {
+        r.fail(regions, path,
+               "set either `region` (the one region of this instance) or `regions` (per-region "
+               "instances), not both");
+      }
+      cc.tags.push_back(regionTag(cc.region));
+    } else if (regions && !r.failed()) {
+      const std::string rsp = path + ".regions";
+      std::set<std::string> allowed = {"secrets"};
+      if (cc.type == "native") allowed.insert("config");
+      if (cc.type == "remote") allowed.insert({"url", "headers"});
+      if (cc.type == "stdio") allowed.insert({"command", "args", "env"});
+      if (!regions.IsMap() || regions.size() == 0)
+        r.fail(regions, rsp, "expected a mapping of region name to its overrides (e.g. eu: {}, us: {})");
+      for (auto it = regions.begin(); !r.failed() && it != regions.end(); ++it) {
+        RegionConfig rc;
+        rc.name = it->first.as<std::string>();
+        rc.line = it->first.Mark().line + 1;
+        const std::string rp = std::string(rsp).append(".").append(rc.name);
+        checkRegionName(it->first, rp, rc.name);
+        for (const auto& other : cc.regions) {
+          if (!r.failed() && other.name == rc.name) r.fail(it->first, rp, "duplicate region");
+        }
+        const YAML::Node o = it->second;
+        if (!o.IsNull()) r.allowKeys(o, rp, allowed);
+        if (r.failed()) break;
+        if (const YAML::Node settings = o["config"]; settings && !r.failed()) {
+          if (settings.IsMap()) {
+            rc.settings = yamlToJson(settings);
+          } else {
+            r.fail(settings, rp + ".config", "expected a mapping (merged over the instance's `config`)");
+          }
+        }
+        r.read(o, rp, "url", rc.url);
+        r.readStringMap(o, rp, "headers", rc.headers);
+        r.read(o, rp, "command", rc.command);
+        if (o["args"]) r.readStrings(o, rp, "args", rc.args.emplace());
+        r.readStringMap(o, rp, "env", rc.env);
+        readSecrets(o["secrets"], rp + ".secrets", rc.secrets);
+        if (!r.failed() && cc.type == "remote" && !isHttpUrl(rc.url.empty() ? cc.url : rc.url)) {
+          r.fail(o["url"] ? o["url"] : it->first, rp + ".url",
+                 "needs an http(s)://host:port/path (here, or `url` on the connector for all regions)");
+        }
+        if (!r.failed() && cc.type == "stdio" && rc.command.empty() && cc.command.empty()) {
+          r.fail(it->first, rp + ".command",
+                 "a stdio connector needs `command` (here, or on the connector for all regions)");
+        }
+        cc.regions.push_back(std::move(rc));
+      }
+      bool defaultFound = false;
+      std::string names;
+      for (const auto& rc : cc.regions) {
+        defaultFound = defaultFound || rc.name == cc.defaultRegion;
+        names += (names.empty() ? "" : ", ") + rc.name;
+      }
+      if (!r.failed() && !cc.defaultRegion.empty() && !defaultFound) {
+        r.fail(c["default_region"], path + ".default_region",
+               "'" + cc.defaultRegion + "' is not one of regions (" + names + ")");
       }
     }
+    if (!r.failed() && c["default_region"] && cc.regions.empty()) {
+      r.fail(c["default_region"], path + ".default_region",
+             "is only for connectors with `regions` (per-region instances)");
+    }
+    if (r.failed()) break;
     cfg.connectors.push_back(cc);
   }
   readSecurity(r, root, cfg);
+  readDataProtection(r, root, cfg);
   if (!r.failed() && !cfg.auth.mtlsRules.empty() && cfg.server.tlsCertificateFile.empty()) {
     r.fail(root["auth"], "auth.mtls",
            "needs server.tls (certificate_file, private_key_file, client_ca_file)");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,40 @@ struct SecretSource {
   std::string file;  // a file readable by the host (e.g. /run/secrets/...)
 };
 
+// Data residency: the tag a connector instance of one region carries ("region:eu"), for policy
+// targets.tags and `target.tags` expressions.
+inline std::string regionTag(const std::string& region) {
+  return "region:" + region;
+}
+
+// One region's instance of a connector with `regions:`: what it changes of the base entry.
+// Everything else (type, connector, timeouts, sandbox, tags...) is shared by all regions.
+struct RegionConfig {
+  std::string name;                                    // [a-z0-9-]{1,32}
+  nlohmann::json settings = nlohmann::json::object();  // native: merged shallowly over `config`
+  std::map<std::string, SecretSource> secrets;         // merged over the base secrets by name
+  std::string url;                                     // remote: replaces the base url when set
+  std::map<std::string, std::string> headers;          // remote: merged over the base headers
+  std::string command;                                 // stdio: replaces the base command when set
+  std::optional<std::vector<std::string>> args;        // stdio: replaces the base args when set
+  std::map<std::string, std::string> env;              // stdio: merged over the base env
+  int line = 0;
+};
+
 struct ConnectorConfig {
   std::string id;
-  // Data classification tags (e.g. pii, finance) that policy targets and conditions use.
+  // Data classification tags (e.g. pii, finance) that policy targets and conditions use. A
+  // single-region instance (`region:`) also carries regionTag(region) here; the per-region
+  // instances of `regions:` get theirs at routing time (the base tags are shared).
   std::vector<std::string> tags;
+  // Data residency. `region`: the one region this instance's data lives in (only a tag; it
+  // does not route). `regions`: per-region instances of the same connector, exposed under one
+  // id; each call goes to the instance of the caller's region attribute (a caller whose region
+  // has none is refused), callers without the attribute to default_region or else refused.
+  // The two are mutually exclusive.
+  std::string region;
+  std::vector<RegionConfig> regions;  // in file order
+  std::string defaultRegion;          // one of regions; empty = callers without a region are refused
   // RFC 8693: trade the caller's bearer token for one bound to this audience before each call,
   // and hand that token (not the client's) to the connector.
   std::string tokenExchangeAudience;
@@ -164,6 +195,57 @@ struct RateLimitConfig {
   std::map<std::string, std::string> perTool;       // exposed tool name or "*" -> rate
 };
 
+// Input checks before a connector sees a call.
+struct GuardConfig {
+  bool validateArguments = true;  // tools/call arguments against the tool's inputSchema
+  bool scanSecrets = false;       // refuse arguments that carry keys, tokens or passwords
+};
+
+// Data-loss prevention on results (host/dlp): custom detectors and masking rules.
+struct DlpDetectorConfig {
+  std::string name;
+  std::string pattern;    // RE2 syntax
+  std::string validator;  // "", "luhn", "iban"
+  int line = 0;
+};
+struct DlpRuleConfig {
+  std::string name;
+  std::vector<std::string> detectors;  // names, or "*"
+  std::string action = "mask";         // mask, redact, pseudonymize, block
+  std::vector<std::string> connectors;
+  std::vector<std::string> items;     // tool/prompt names or resource URIs (globs)
+  std::vector<std::string> pointers;  // JSON pointers into structuredContent
+  std::vector<std::string> classifications;
+  int line = 0;
+};
+struct DataProtectionConfig {
+  std::vector<DlpDetectorConfig> detectors;
+  std::vector<DlpRuleConfig> rules;
+  SecretSource pseudonymKey;
+};
+
+// Tamper-evident audit log (host/audit).
+struct AuditConfig {
+  bool enabled = false;   // an `audit:` section is present
+  std::string directory;  // default: <state_dir>/audit
+  SecretSource key;       // default: <state_dir>/audit.key, created on first start
+  bool failClosed = true;
+  std::string fsync = "interval";  // every_batch, interval, never
+  std::chrono::milliseconds fsyncInterval{100};
+  std::uint64_t maxFileBytes = std::uint64_t{64} << 20;
+  std::chrono::milliseconds rotateEvery{std::chrono::hours(24)};
+  std::chrono::milliseconds retainFor{0};
+  std::size_t retainFiles = 0;
+  std::uint64_t checkpointEvery = 1000;
+  // syslog (RFC 5424): "udp://127.0.0.1:514", "tcp://HOST:PORT" or "unix:/dev/log"; empty = off
+  std::string syslogTarget;
+  std::string syslogFacility = "authpriv";
+  // PostgreSQL: a libpq connection string without the password, which comes from a secret.
+  std::string postgresConninfo;
+  SecretSource postgresPassword;
+  std::string postgresTable = "mcphost_audit";
+};
+
 struct Config {
   std::string path;
   std::string name = "mcphost";
@@ -173,6 +255,9 @@ struct Config {
   std::string separator = "__";
   std::size_t pageSize = 500;
   std::vector<ConnectorConfig> connectors;
+  // The principal attribute (principal.attributes[...]) that names the caller's region, for
+  // connectors with per-region instances.
+  std::string residencyAttribute = "region";
   // Folders holding installed connectors (<dir>/<name>/connector.json); empty = the default
   // beside the binary (<prefix>/lib/mcphost/connectors).
   std::vector<std::string> connectorPaths;
@@ -181,6 +266,9 @@ struct Config {
   bool policyWatch = true;  // reload when the file changes (SIGHUP always reloads)
   RateLimitConfig rateLimits;
   std::string stateDir;  // the host's state (API keys); default: beside the config, ./state
+  GuardConfig guard;
+  DataProtectionConfig dataProtection;
+  AuditConfig audit;
 };
 
 // Loads and validates; the error text is ready to print ("FILE:LINE: key: problem").

@@ -9,14 +9,13 @@
 
 namespace mcphost::config::detail {
 
-namespace {
-
-namespace fs = std::filesystem;
-
 std::string besideConfig(const std::string& configPath, const std::string& path) {
+  namespace fs = std::filesystem;
   if (path.empty() || fs::path(path).is_absolute()) return path;
   return (fs::absolute(configPath).parent_path() / path).lexically_normal().string();
 }
+
+namespace {
 
 void readRate(Reader& r, const YAML::Node& node, const std::string& path, std::string& out) {
   if (!node || r.failed()) return;

@@ -1,6 +1,8 @@
 #include "connectors/catalog.hpp"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "observe/log.hpp"
 
@@ -19,6 +21,7 @@ struct Catalog::Snapshot {
   std::vector<std::pair<std::string, Target>> templateIndex;
   std::vector<std::string> unavailable;
   std::map<std::string, std::string, std::less<>> unavailableReasons;  // id -> why
+  std::map<std::string, std::string, std::less<>> regionDown;          // "id@region" -> why
 };
 
 class Catalog::Events final : public ConnectorEvents {
@@ -47,6 +50,38 @@ bool isClientSafeName(std::string_view name) {
   }
   return true;
 }
+
+std::string instanceKey(const ConnectorInstance& instance) {
+  return instance.region.empty() ? instance.id : instance.id + "@" + instance.region;
+}
+
+std::string asciiLower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+// What an unrouted Target of a regional group carries, so that a code path which forgets
+// route() fails closed instead of sending the call to whichever region was listed.
+class UnroutedConnector final : public Connector {
+ public:
+  explicit UnroutedConnector(const std::string& id)
+      : error_{protocol::errc::kInternalError,
+               "connector '" + id + "' has per-region instances and this request was not routed to one",
+               {{"connector", id}}} {}
+  void attach(ConnectorEvents* /*events*/) override {}
+  Expected<Descriptor, RpcError> describe() override { return unexpected(error_); }
+  Outcome callTool(std::string_view, const Json&, CallContext&) override { return error_; }
+  Outcome readResource(std::string_view, CallContext&) override { return error_; }
+  Outcome getPrompt(std::string_view, const Json&, CallContext&) override { return error_; }
+  Outcome complete(const Json&, const Json&, const Json&, CallContext&) override { return error_; }
+  Outcome subscribe(std::string_view) override { return error_; }
+  Outcome unsubscribe(std::string_view) override { return error_; }
+
+ private:
+  RpcError error_;
+};
 
 }  // namespace
 
@@ -82,14 +117,38 @@ bool uriMatchesTemplate(std::string_view uri, std::string_view uriTemplate) {
 }
 
 Catalog::Catalog(std::vector<ConnectorInstance> instances, std::string separator,
-                 std::shared_ptr<protocol::ChangeBus> bus)
+                 std::shared_ptr<protocol::ChangeBus> bus, std::string regionAttribute)
     : instances_(std::move(instances)),
       separator_(std::move(separator)),
+      regionAttribute_(std::move(regionAttribute)),
       bus_(std::move(bus)),
       snapshot_(std::make_shared<Snapshot>()) {
   for (auto& instance : instances_) {
     events_.push_back(std::make_unique<Events>(*this));
     instance.connector->attach(events_.back().get());
+  }
+  // Group the regional instances by id. The configuration loader already refuses what is
+  // checked here; an inconsistent set from elsewhere must still not route unpredictably.
+  std::map<std::string, bool, std::less<>> regionalById;
+  for (const auto& instance : instances_) {
+    const bool regional = !instance.region.empty();
+    if (auto [it, inserted] = regionalById.emplace(instance.id, regional);
+        !inserted && it->second != regional) {
+      groupError_ = "connector '" + instance.id + "' is configured both with and without a region";
+    }
+    if (!regional) continue;
+    auto& group = groups_[instance.id];
+    for (const auto* member : group.members) {
+      if (member->region == instance.region) {
+        groupError_ =
+            "connector '" + instance.id + "' has two instances for region '" + instance.region + "'";
+      }
+    }
+    if (group.members.empty()) {
+      group.defaultRegion = instance.defaultRegion;
+      group.unrouted = std::make_shared<UnroutedConnector>(instance.id);
+    }
+    group.members.push_back(&instance);
   }
 }
 
@@ -101,15 +160,47 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
   auto snap = std::make_shared<Snapshot>();
   std::map<std::string, std::string> toolOwner;
   std::map<std::string, std::string> promptOwner;
+  if (!groupError_.empty()) return unexpected(groupError_);
+  std::set<std::string, std::less<>> groupsDone;
   for (const auto& instance : instances_) {
-    auto described = instance.connector->describe();
-    if (!described) {
+    // A regional group is described at its first instance: every region (to know which are
+    // down), the items from the first region that answers.
+    const Group* group = nullptr;
+    if (!instance.region.empty()) {
+      if (!groupsDone.insert(instance.id).second) continue;
+      group = &groups_.find(instance.id)->second;
+    }
+    std::optional<Descriptor> described;
+    std::string whyDown;
+    for (const ConnectorInstance* member :
+         group ? group->members : std::vector<const ConnectorInstance*>{&instance}) {
+      auto answer = member->connector->describe();
+      if (answer) {
+        if (!described) described = std::move(answer.value());
+        continue;
+      }
       log::warn("catalog", "connector is unavailable; its items are left out",
-                {{"connector", instance.id}, {"error", described.error().message}});
+                {{"connector", instanceKey(*member)}, {"error", answer.error().message}});
+      if (group) {
+        snap->regionDown[instanceKey(*member)] = answer.error().message;
+        whyDown +=
+            (whyDown.empty() ? "region " : "; region ") + member->region + ": " + answer.error().message;
+      } else {
+        whyDown = answer.error().message;
+      }
+    }
+    if (!described) {
       snap->unavailable.push_back(instance.id);
-      snap->unavailableReasons[instance.id] = described.error().message;
+      snap->unavailableReasons[instance.id] = whyDown;
       continue;
     }
+    // Items of a regional group point at its refusing stand-in until route() picks a region.
+    const Target base{group ? group->unrouted : instance.connector, instance.id, "", group != nullptr};
+    auto targetFor = [&base](std::string local) {
+      Target t = base;
+      t.localName = std::move(local);
+      return t;
+    };
     auto exposedName = [&](const std::string& local) {
       return instance.prefixed ? instance.id + separator_ + local : local;
     };
@@ -133,7 +224,7 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
         Json exposed = item;
         exposed["name"] = name;
         out.push_back(std::move(exposed));
-        index.emplace(name, Target{instance.connector, instance.id, local});
+        index.emplace(name, targetFor(local));
       }
       return std::nullopt;
     };
@@ -156,14 +247,13 @@ Expected<std::shared_ptr<const Catalog::Snapshot>, std::string> Catalog::build()
                           snap->resourceIndex[uri].connectorId + "' and connector '" + instance.id + "'");
       }
       snap->resources.push_back(r);
-      snap->resourceIndex.emplace(uri, Target{instance.connector, instance.id, uri});
+      snap->resourceIndex.emplace(uri, targetFor(uri));
     }
     for (const auto& t : described->resourceTemplates) {
       if (!t.is_object() || !t.contains("uriTemplate") || !t["uriTemplate"].is_string()) continue;
       snap->resourceTemplates.push_back(t);
-      snap->templateIndex.emplace_back(
-          t["uriTemplate"].get<std::string>(),
-          Target{instance.connector, instance.id, t["uriTemplate"].get<std::string>()});
+      snap->templateIndex.emplace_back(t["uriTemplate"].get<std::string>(),
+                                       targetFor(t["uriTemplate"].get<std::string>()));
     }
   }
   return std::shared_ptr<const Snapshot>(std::move(snap));
@@ -240,7 +330,11 @@ std::optional<Catalog::Target> Catalog::findResource(std::string_view uri) const
   auto snap = snapshot();
   if (auto it = snap->resourceIndex.find(uri); it != snap->resourceIndex.end()) return it->second;
   for (const auto& [tmpl, target] : snap->templateIndex) {
-    if (uriMatchesTemplate(uri, tmpl)) return Target{target.connector, target.connectorId, std::string(uri)};
+    if (uriMatchesTemplate(uri, tmpl)) {
+      Target found = target;
+      found.localName = std::string(uri);
+      return found;
+    }
   }
   return std::nullopt;
 }
@@ -253,9 +347,74 @@ std::optional<Catalog::Target> Catalog::findTemplate(std::string_view uriTemplat
   return std::nullopt;
 }
 
+Expected<Catalog::Target, protocol::RpcError> Catalog::route(const Target& target,
+                                                             const Caller& caller) const {
+  if (!target.regional) return target;
+  const auto group = groups_.find(target.connectorId);
+  if (group == groups_.end()) {
+    return unexpected(protocol::RpcError{protocol::errc::kInternalError,
+                                         "connector '" + target.connectorId + "' has no regional instances",
+                                         {{"connector", target.connectorId}}});
+  }
+  std::string regions;
+  for (const auto* member : group->second.members) regions += (regions.empty() ? "" : ", ") + member->region;
+  const std::string head =
+      "connector '" + target.connectorId + "' has instances for regions " + regions + "; ";
+  auto refuse = [&](const std::string& why) {
+    return unexpected(protocol::RpcError{
+        kRegionRefused,
+        "Forbidden: " + head + why,
+        {{"connector", target.connectorId}, {"regions", regions}, {"attribute", regionAttribute_}}});
+  };
+  // The caller's region: a string, or a one-value list (LDAP returns multi-valued attributes
+  // as lists); anything else is ambiguous and refused rather than guessed.
+  std::string wanted;
+  const Json& attributes = caller.attributes;
+  if (const auto it = attributes.find(regionAttribute_); attributes.is_object() && it != attributes.end()) {
+    const Json* value = &*it;
+    if (value->is_array() && value->size() == 1) value = &(*value)[0];
+    if (!value->is_string() || value->get<std::string>().empty()) {
+      return refuse("your principal's '" + regionAttribute_ + "' attribute is not one region name");
+    }
+    wanted = asciiLower(value->get<std::string>());
+  }
+  const ConnectorInstance* chosen = nullptr;
+  if (wanted.empty()) {
+    if (group->second.defaultRegion.empty()) {
+      return refuse("your principal has no '" + regionAttribute_ +
+                    "' attribute and the connector has no default_region (set the attribute in the "
+                    "identity provider, or give the connector a default_region)");
+    }
+    wanted = group->second.defaultRegion;
+  }
+  for (const auto* member : group->second.members) {
+    if (member->region == wanted) chosen = member;
+  }
+  if (chosen == nullptr) {
+    return refuse("your region '" + wanted +
+                  "' has no instance (add one under the connector's regions, or "
+                  "correct the principal's '" +
+                  regionAttribute_ + "' attribute)");
+  }
+  const auto snap = snapshot();
+  if (const auto down = snap->regionDown.find(instanceKey(*chosen)); down != snap->regionDown.end()) {
+    return unexpected(protocol::RpcError{
+        protocol::errc::kInternalError,
+        "connector '" + target.connectorId + "' is unavailable in region '" + wanted + "': " + down->second +
+            " (calls are never sent to another region)",
+        {{"connector", target.connectorId}, {"region", wanted}, {"state", "unavailable"}}});
+  }
+  Target routed = target;
+  routed.connector = chosen->connector;
+  routed.region = chosen->region;
+  return routed;
+}
+
 std::vector<std::string> Catalog::connectorIds() const {
   std::vector<std::string> ids;
-  for (const auto& i : instances_) ids.push_back(i.id);
+  for (const auto& i : instances_) {
+    if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
+  }
   return ids;
 }
 
@@ -271,6 +430,10 @@ std::optional<std::string> Catalog::unavailableReason(std::string_view exposedNa
 
 std::vector<std::string> Catalog::unavailableConnectors() const {
   return snapshot()->unavailable;
+}
+
+std::map<std::string, std::string, std::less<>> Catalog::unavailableRegions() const {
+  return snapshot()->regionDown;
 }
 
 }  // namespace mcphost::connectors

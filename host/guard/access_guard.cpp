@@ -14,7 +14,15 @@ AccessGuard::AccessGuard(std::shared_ptr<policy::PolicyStore> store,
 policy::Facts AccessGuard::facts(const auth::Principal& who, policy::Action action,
                                  const AccessTarget& target, const nlohmann::json* arguments) const {
   const std::vector<std::string>* tags = nullptr;
-  if (auto it = connectors_.find(target.connector); it != connectors_.end()) tags = &it->second.tags;
+  if (auto it = connectors_.find(target.connector); it != connectors_.end()) {
+    tags = &it->second.tags;
+    // A routed call sees its region's tags; a region the guard does not know keeps the shared
+    // tags (without any region: tag), so a rule requiring a region tag cannot allow it.
+    if (auto region = it->second.regionTags.find(target.region);
+        !target.region.empty() && region != it->second.regionTags.end()) {
+      tags = &region->second;
+    }
+  }
   policy::Target t;
   t.kind = target.kind;
   t.connector = target.connector;
@@ -73,6 +81,22 @@ std::optional<protocol::RpcError> AccessGuard::prepareCaller(auth::Principal& wh
   }
   who.exchangedToken = std::move(token.value());
   return std::nullopt;
+}
+
+bool AccessGuard::mayUnmask(const auth::Principal& who, const AccessTarget& target,
+                            std::string_view rule) const {
+  if (!store_) return false;
+  const nlohmann::json arguments = {{"rule", std::string(rule)}};
+  return store_->current()->decide(facts(who, policy::Action::kUnmask, target, &arguments)).allowed;
+}
+
+const std::vector<std::string>* AccessGuard::connectorTags(std::string_view connector,
+                                                           std::string_view region) const {
+  auto it = connectors_.find(connector);
+  if (it == connectors_.end()) return nullptr;
+  if (auto r = it->second.regionTags.find(region); !region.empty() && r != it->second.regionTags.end())
+    return &r->second;
+  return &it->second.tags;
 }
 
 }  // namespace mcphost::guard

@@ -24,6 +24,10 @@ struct AccessTarget {
   std::string_view connector;  // instance id
   std::string_view name;       // exposed name or URI
   const nlohmann::json* annotations = nullptr;
+  // Data residency: the region of the instance the call was routed to (Catalog::Target::region
+  // after Catalog::route()); empty for a connector without per-region instances. It selects
+  // the tags the policy sees, so that `region:<name>` is the routed instance's.
+  std::string_view region{};
 };
 
 class AccessGuard {
@@ -33,6 +37,9 @@ class AccessGuard {
   struct ConnectorFacts {
     std::vector<std::string> tags;
     std::string tokenExchangeAudience;
+    // Per-region instances: region -> the complete tags of that region's instance (tags plus
+    // region:<name>); used instead of tags when AccessTarget::region names one.
+    std::map<std::string, std::vector<std::string>, std::less<>> regionTags{};
   };
 
   // store null: everything is allowed (authentication and policy off, the loopback demo).
@@ -49,6 +56,14 @@ class AccessGuard {
   [[nodiscard]] std::optional<protocol::RpcError> prepareCaller(auth::Principal& who,
                                                                 std::string_view connector) const;
   [[nodiscard]] bool enforcing() const { return store_ != nullptr; }
+  // Whether the policy lets this caller see data unmasked that DLP rule `rule` would mask in
+  // this target's results (action unmask, args.rule). False without a policy.
+  [[nodiscard]] bool mayUnmask(const auth::Principal& who, const AccessTarget& target,
+                               std::string_view rule) const;
+  // The connector's classification tags (those of the routed region's instance when region is
+  // set); null when the connector is unknown.
+  [[nodiscard]] const std::vector<std::string>* connectorTags(std::string_view connector,
+                                                              std::string_view region = {}) const;
 
  private:
   [[nodiscard]] policy::Facts facts(const auth::Principal& who, policy::Action action,

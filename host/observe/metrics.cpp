@@ -48,6 +48,21 @@ void Metrics::countAuth(std::string_view method, std::string_view result) {
   ++authResults_[{std::string(method), std::string(result)}];
 }
 
+void Metrics::countDlpFindings(std::string_view detector, std::string_view action, std::uint64_t count) {
+  std::lock_guard lock(mutex_);
+  dlpFindings_[{std::string(detector), std::string(action)}] += count;
+}
+
+void Metrics::countArgumentRefusal(std::string_view reason) {
+  std::lock_guard lock(mutex_);
+  ++argumentRefusals_[std::string(reason)];
+}
+
+void Metrics::countAudit(std::string_view outcome) {
+  std::lock_guard lock(mutex_);
+  ++auditRecords_[std::string(outcome)];
+}
+
 std::string Metrics::render() const {
   std::ostringstream out;
   std::lock_guard lock(mutex_);
@@ -63,6 +78,20 @@ std::string Metrics::render() const {
       << "# HELP mcphost_rate_limited_total Requests refused by a rate limit.\n"
       << "# TYPE mcphost_rate_limited_total counter\n"
       << "mcphost_rate_limited_total " << rateLimited_.load() << "\n";
+  out << "# HELP mcphost_dlp_findings_total Sensitive values found in results, by detector and action.\n"
+      << "# TYPE mcphost_dlp_findings_total counter\n";
+  for (const auto& [key, n] : dlpFindings_) {
+    out << "mcphost_dlp_findings_total{detector=\"" << escapeLabel(key.first) << "\",action=\""
+        << escapeLabel(key.second) << "\"} " << n << "\n";
+  }
+  out << "# HELP mcphost_argument_refusals_total Tool calls refused before the connector, by reason.\n"
+      << "# TYPE mcphost_argument_refusals_total counter\n";
+  for (const auto& [reason, n] : argumentRefusals_)
+    out << "mcphost_argument_refusals_total{reason=\"" << escapeLabel(reason) << "\"} " << n << "\n";
+  out << "# HELP mcphost_audit_records_total Audit records, by outcome (written, failed, refused).\n"
+      << "# TYPE mcphost_audit_records_total counter\n";
+  for (const auto& [outcome, n] : auditRecords_)
+    out << "mcphost_audit_records_total{outcome=\"" << escapeLabel(outcome) << "\"} " << n << "\n";
   out << "# HELP mcphost_requests_total MCP requests handled, by method and status.\n"
       << "# TYPE mcphost_requests_total counter\n";
   for (const auto& [key, h] : requests_) {

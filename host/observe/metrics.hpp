@@ -33,6 +33,12 @@ class Metrics {
   void countAuth(std::string_view method, std::string_view result);
   void countPolicyDenial() { policyDenials_.fetch_add(1, std::memory_order_relaxed); }
   void countRateLimited() { rateLimited_.fetch_add(1, std::memory_order_relaxed); }
+  // Data protection: findings per detector and action (counts only, never values).
+  void countDlpFindings(std::string_view detector, std::string_view action, std::uint64_t count);
+  // Tool calls refused before the connector: "invalid_arguments", "secret_in_arguments", ...
+  void countArgumentRefusal(std::string_view reason);
+  // Audit records by sink outcome ("written", "failed") and calls refused by fail-closed audit.
+  void countAudit(std::string_view outcome);
   std::atomic<long> activeSessions{0};
   std::atomic<long> openConnections{0};
   std::atomic<long> openStreams{0};
@@ -55,6 +61,9 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> authResults_;
   std::atomic<std::uint64_t> policyDenials_{0};
   std::atomic<std::uint64_t> rateLimited_{0};
+  std::map<std::pair<std::string, std::string>, std::uint64_t> dlpFindings_;
+  std::map<std::string, std::uint64_t, std::less<>> argumentRefusals_;
+  std::map<std::string, std::uint64_t, std::less<>> auditRecords_;
   std::function<std::vector<ConnectorHealth>()> connectorStatus_;
 };
 

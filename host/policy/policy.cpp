@@ -28,13 +28,15 @@ std::string_view actionName(Action a) {
       return "prompts/get";
     case Action::kComplete:
       return "completion";
+    case Action::kUnmask:
+      return "unmask";
   }
   return "unknown action";
 }
 
 std::optional<Action> parseAction(std::string_view name) {
-  for (const Action a :
-       {Action::kList, Action::kCallTool, Action::kReadResource, Action::kGetPrompt, Action::kComplete}) {
+  for (const Action a : {Action::kList, Action::kCallTool, Action::kReadResource, Action::kGetPrompt,
+                         Action::kComplete, Action::kUnmask}) {
     if (actionName(a) == name) return a;
   }
   return std::nullopt;
@@ -78,12 +80,13 @@ namespace {
 // Actions whose requests carry arguments; for the others "no arguments" is a known fact.
 bool carriesArguments(std::size_t actionBit) {
   const auto action = static_cast<Action>(1U << actionBit);
-  return action == Action::kCallTool || action == Action::kGetPrompt || action == Action::kComplete;
+  return action == Action::kCallTool || action == Action::kGetPrompt || action == Action::kComplete ||
+         action == Action::kUnmask;
 }
 
 std::optional<std::size_t> actionBit(Action action) {
   const auto bits = static_cast<unsigned>(action);
-  if (bits == 0 || (bits & (bits - 1)) != 0 || bits > detail::kAllActions) return std::nullopt;
+  if (bits == 0 || (bits & (bits - 1)) != 0 || bits >= (1U << detail::kActionCount)) return std::nullopt;
   return static_cast<std::size_t>(std::countr_zero(bits));
 }
 

@@ -25,9 +25,12 @@ enum class Action : std::uint8_t {
   kCallTool = 2,
   kReadResource = 4,
   kGetPrompt = 8,
-  kComplete = 16
+  kComplete = 16,
+  // See data unmasked that a data-protection rule would mask (the rule name is args.rule). Never
+  // part of "*": seeing raw personal data must be granted by name.
+  kUnmask = 32
 };
-// "list", "tools/call", "resources/read", "prompts/get", "completion"
+// "list", "tools/call", "resources/read", "prompts/get", "completion", "unmask"
 std::string_view actionName(Action a);
 std::optional<Action> parseAction(std::string_view name);
 

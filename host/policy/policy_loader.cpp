@@ -259,7 +259,7 @@ void Loader::readActions(const YAML::Node& node, const std::string& path, Rule& 
   const std::string where = path + ".actions";
   if (!actions) {
     fail(node, where,
-         "required (a list of list, tools/call, resources/read, prompts/get, completion, or \"*\")");
+         "required (a list of list, tools/call, resources/read, prompts/get, completion, unmask, or \"*\")");
     return;
   }
   if (actions.IsScalar() && actions.Scalar() == "*") {
@@ -275,7 +275,7 @@ void Loader::readActions(const YAML::Node& node, const std::string& path, Rule& 
     if (!action) {
       return fail(item, where,
                   "unknown action '" + item.Scalar() +
-                      "' (known: list, tools/call, resources/read, prompts/get, completion, *)");
+                      "' (known: list, tools/call, resources/read, prompts/get, completion, unmask, *)");
     }
     rule.actions |= static_cast<std::uint8_t>(*action);
     if (*action == Action::kList) model.mentionsList = true;
@@ -377,13 +377,13 @@ void Loader::readConditions(const YAML::Node& node, const std::string& path, Rul
          "column " + std::to_string(expression.error().column) + ": " + expression.error().message);
     return;
   }
-  const auto withArguments = static_cast<std::uint8_t>(static_cast<unsigned>(Action::kCallTool) |
-                                                       static_cast<unsigned>(Action::kGetPrompt) |
-                                                       static_cast<unsigned>(Action::kComplete));
+  const auto withArguments = static_cast<std::uint8_t>(
+      static_cast<unsigned>(Action::kCallTool) | static_cast<unsigned>(Action::kGetPrompt) |
+      static_cast<unsigned>(Action::kComplete) | static_cast<unsigned>(Action::kUnmask));
   if (expression->usesArguments() && (rule.actions & withArguments) == 0) {
     fail(when, where,
          "refers to args, but none of this rule's actions carries arguments "
-         "(only tools/call, prompts/get and completion do)");
+         "(only tools/call, prompts/get, completion and unmask do)");
     return;
   }
   rule.when = std::move(*expression);

@@ -21,7 +21,8 @@
 
 namespace mcphost::policy::detail {
 
-inline constexpr std::size_t kActionCount = 5;
+inline constexpr std::size_t kActionCount = 6;
+// What "*" grants: every action but unmask, which must be named.
 inline constexpr std::uint8_t kAllActions = 0x1f;
 
 struct ClaimMatcher {

@@ -153,6 +153,8 @@ int McpRouter::statusForError(int code) {
       return 400;
     case guard::kForbidden:
       return 403;
+    case kAuditUnavailable:
+      return 503;
     default:
       return 200;
   }
@@ -173,7 +175,9 @@ Json McpRouter::statelessResult(std::string_view method, Json result) const {
 
 Reply McpRouter::handle(const Message& request, RequestScope& scope) {
   const auto started = std::chrono::steady_clock::now();
-  auto outcome = dispatch(request, scope);
+  auto refused = auditGate();
+  auto outcome =
+      refused ? Expected<Json, RpcError>(unexpected(std::move(*refused))) : dispatch(request, scope);
   Reply reply;
   std::string status = "ok";
   if (outcome) {
@@ -190,6 +194,8 @@ Reply McpRouter::handle(const Message& request, RequestScope& scope) {
   }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  // The record is written before the response leaves (recordAudit may turn it into a refusal).
+  if (data_.audit) recordAudit(request, scope, reply, elapsed);
   observe::Metrics::instance().observeRequest(kKnownMethods.count(request.method) != 0
                                                   ? std::string_view(request.method)
                                                   : std::string_view("unknown"),
@@ -404,8 +410,11 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
     return unexpected(invalidParams("Unknown tool: " + toolName, {{"name", toolName}}));
   }
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
+  scope.audit.connector = target->connectorId;
+  scope.audit.target = toolName;
   if (auto refused = checkAccess(policy::Action::kCallTool, "tool", *target, toolName, &arguments, scope))
     return unexpected(std::move(*refused));
+  if (auto invalid = refuseArguments(toolName, arguments, scope)) return std::move(*invalid);
   auto result = runWithInput(
       [&](connectors::CallContext& ctx) {
         return target->connector->callTool(target->localName, arguments, ctx);
@@ -414,6 +423,9 @@ Expected<Json, RpcError> McpRouter::callTool(const Json& params, RequestScope& s
   if (result && result->is_object() && !result->contains("content") &&
       result->value("resultType", "complete") == "complete") {
     (*result)["content"] = Json::array();
+  }
+  if (result && result->is_object() && result->value("resultType", "complete") == "complete") {
+    if (auto blocked = protectResult("tool", *target, toolName, *result, scope)) return unexpected(*blocked);
   }
   return result;
 }
@@ -426,6 +438,8 @@ Expected<Json, RpcError> McpRouter::readResource(const Json& params, RequestScop
   const int notFound = scope.era == Era::kStateless ? errc::kInvalidParams : errc::kResourceNotFound;
   auto target = catalog_.findResource(u);
   if (!target) return unexpected(RpcError{notFound, "Resource not found: " + u, {{"uri", u}}});
+  scope.audit.connector = target->connectorId;
+  scope.audit.target = u;
   if (auto refused = checkAccess(policy::Action::kReadResource, "resource", *target, u, nullptr, scope))
     return unexpected(std::move(*refused));
   auto result =
@@ -433,6 +447,9 @@ Expected<Json, RpcError> McpRouter::readResource(const Json& params, RequestScop
                    "resources/read:" + u, params, scope);
   if (!result && result.error().code == errc::kResourceNotFound) {
     return unexpected(RpcError{notFound, result.error().message, {{"uri", u}}});
+  }
+  if (result && result->value("resultType", "complete") == "complete") {
+    if (auto blocked = protectResult("resource", *target, u, *result, scope)) return unexpected(*blocked);
   }
   return result;
 }
@@ -449,14 +466,21 @@ Expected<Json, RpcError> McpRouter::getPrompt(const Json& params, RequestScope& 
   auto target = catalog_.findPrompt(promptName);
   if (!target) return unexpected(invalidParams("Unknown prompt: " + promptName, {{"name", promptName}}));
   const Json arguments = args != params.end() && args->is_object() ? *args : Json::object();
+  scope.audit.connector = target->connectorId;
+  scope.audit.target = promptName;
   if (auto refused =
           checkAccess(policy::Action::kGetPrompt, "prompt", *target, promptName, &arguments, scope))
     return unexpected(std::move(*refused));
-  return runWithInput(
+  auto result = runWithInput(
       [&](connectors::CallContext& ctx) {
         return target->connector->getPrompt(target->localName, arguments, ctx);
       },
       "prompts/get:" + promptName, params, scope);
+  if (result && result->is_object() && result->value("resultType", "complete") == "complete") {
+    if (auto blocked = protectResult("prompt", *target, promptName, *result, scope))
+      return unexpected(*blocked);
+  }
+  return result;
 }
 
 Expected<Json, RpcError> McpRouter::complete(const Json& params, RequestScope& scope) {

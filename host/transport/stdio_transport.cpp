@@ -135,6 +135,7 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
   protocol::RequestScope scope;
   scope.sink = &writer;
   scope.caller = principal_;
+  scope.requestBytes = line.size();
   if (auto limited = rateLimited(*message)) {
     writer.send(protocol::makeErrorResponse(message->id, *limited));
     return;

@@ -339,6 +339,7 @@ void StreamableHttpEndpoint::handleSessionMessage(Exchange& ex, const Message& m
   scope.era = protocol::Era::kSession;
   scope.correlationId = ex.correlationId;
   scope.caller = ex.principal;
+  scope.requestBytes = ex.request.body.size();
   scope.session = session->protocolPtr();
   scope.protocolVersion = session->protocol().version();
   scope.clientCapabilities = session->protocol().clientCapabilities();
@@ -396,6 +397,7 @@ void StreamableHttpEndpoint::handleStateless(Exchange& ex, const Message& messag
   scope.era = protocol::Era::kStateless;
   scope.correlationId = ex.correlationId;
   scope.caller = ex.principal;
+  scope.requestBytes = ex.request.body.size();
   scope.protocolVersion = meta[std::string(protocol::kMetaProtocolVersion)].get<std::string>();
   scope.clientCapabilities = meta[std::string(protocol::kMetaClientCapabilities)];
   scope.meta = meta;

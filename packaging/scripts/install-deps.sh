@@ -9,6 +9,7 @@ PACKAGES=(
   libpoco-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   libboost-dev libboost-filesystem-dev libseccomp-dev libvalijson-dev libpcre3-dev
   libldap2-dev libsqlite3-dev slapd ldap-utils
+  libre2-dev libpqxx-dev postgresql
   nodejs
 )
 

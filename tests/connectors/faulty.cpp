@@ -31,6 +31,28 @@ Json tool(const char* name, Json properties = Json::object()) {
               {"inputSchema", {{"type", "object"}, {"properties", std::move(properties)}}}};
 }
 
+Json strictSchema() {
+  return Json::parse(R"({
+    "type": "object",
+    "required": ["count", "name"],
+    "additionalProperties": false,
+    "properties": {
+      "count": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 1},
+      "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+      "name": {"type": "string", "minLength": 2, "maxLength": 8, "pattern": "^[a-z]+$"},
+      "mode": {"enum": ["fast", "safe"]},
+      "version": {"const": 2},
+      "when": {"type": "string", "format": "date-time"},
+      "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3, "uniqueItems": true},
+      "owner": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
+      "either": {"oneOf": [{"type": "integer"}, {"type": "string", "maxLength": 1}]},
+      "any": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+      "not_zero": {"not": {"const": 0}},
+      "limits": {"type": "object", "minProperties": 1, "maxProperties": 2}
+    }
+  })");
+}
+
 std::string errnoText(const char* what) {
   return std::string(what) + " failed: " + std::strerror(errno);
 }
@@ -130,6 +152,19 @@ class Faulty final : public mcphost::sdk::Connector {
     });
     tools().add(tool("throws"),
                 [](const Json&, Call&) -> Outcome { throw std::runtime_error("vendor bug"); });
+    // Returns what it was given: text as text content, `structured` as structuredContent. The
+    // data-protection tests send personal data through it and check what the client sees.
+    tools().add(tool("echo", {{"text", {{"type", "string"}}}, {"structured", {{"type", "object"}}}}),
+                [](const Json& args, Call&) -> Outcome {
+                  Json result = textResult(args.value("text", ""));
+                  if (args.contains("structured")) result["structuredContent"] = args["structured"];
+                  return result;
+                });
+    // A schema with every keyword kind the host validates; the call only says "valid".
+    tools().add(Json{{"name", "strict"},
+                     {"description", "validation: every keyword kind"},
+                     {"inputSchema", strictSchema()}},
+                [](const Json&, Call&) -> Outcome { return textResult("valid"); });
   }
 };
 

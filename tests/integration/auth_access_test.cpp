@@ -11,24 +11,6 @@ using namespace mcphost::test;
 
 namespace {
 
-struct Command {
-  int code = -1;
-  std::string out;
-};
-
-Command runHost(const std::vector<std::string>& args, const std::string& dir) {
-  std::vector<std::string> argv = {MCPHOST_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Subprocess p(argv, dir + "/cmd.err", true);
-  p.closeStdin();
-  Command c;
-  while (auto line = p.readLine(std::chrono::seconds(20))) c.out += *line + "\n";
-  c.code = p.wait(std::chrono::seconds(20));
-  std::ifstream err(dir + "/cmd.err");
-  c.out += std::string(std::istreambuf_iterator<char>(err), {});
-  return c;
-}
-
 std::string keyFrom(const std::string& output) {
   std::smatch m;
   static const std::regex kKey("(mcph_[A-Za-z0-9]+_[A-Za-z0-9_-]+)");

@@ -63,4 +63,23 @@ inline void writeFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// One run of the mcphost command line (keys, policy, audit ...): exit code and stdout+stderr.
+struct Command {
+  int code = -1;
+  std::string out;
+};
+
+inline Command runHost(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<std::string> argv = {MCPHOST_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess p(argv, dir + "/cmd.err", true);
+  p.closeStdin();
+  Command c;
+  while (auto line = p.readLine(std::chrono::seconds(20))) c.out += *line + "\n";
+  c.code = p.wait(std::chrono::seconds(20));
+  std::ifstream err(dir + "/cmd.err");
+  c.out += std::string(std::istreambuf_iterator<char>(err), {});
+  return c;
+}
+
 }  // namespace mcphost::test

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -311,9 +312,7 @@ HostProcess::HostProcess(const std::string& serverYaml, const std::string& extra
 HostProcess::~HostProcess() {
   process_.reset();
   std::error_code ec;
-  std::remove((dir_ + "/host.log").c_str());
-  std::remove(configPath_.c_str());
-  ::rmdir(dir_.c_str());
+  std::filesystem::remove_all(dir_, ec);  // the log, the config and the state directory
 }
 
 std::string HostProcess::log() const {

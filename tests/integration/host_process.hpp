@@ -69,6 +69,7 @@ class HostProcess {
   [[nodiscard]] std::string hostHeader() const { return "127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::string log() const;
   [[nodiscard]] const std::string& configPath() const { return configPath_; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }  // state/ lives here by default
   int stop(int signal = 15);
   [[nodiscard]] bool running();
   [[nodiscard]] pid_t pidForTests() const { return process_->pid(); }

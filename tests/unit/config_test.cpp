@@ -68,3 +68,109 @@ TEST_CASE("the shipped demo configuration is valid") {
   INFO((cfg ? std::string() : cfg.error()));
   CHECK(cfg);
 }
+
+TEST_CASE("connectors carry a region tag or per-region instances", "[config][residency]") {
+  auto cfg = parseConfig(R"(connectors:
+  - id: crm
+    connector: conformance
+    tags: [pii]
+    region: eu
+  - id: hr
+    connector: hello
+    config: {greeting: hi, punctuation: "!"}
+    secrets: {token: {env: HR_TOKEN}}
+    regions:
+      eu:
+        config: {greeting: hallo}
+        secrets: {token: {env: HR_TOKEN_EU}}
+      us: {}
+      apac:
+    default_region: eu
+  - id: wiki
+    type: remote
+    regions:
+      eu: {url: "https://eu.wiki.example.com/mcp", headers: {X-Region: eu}}
+      us: {url: "https://us.wiki.example.com/mcp"}
+  - id: tools
+    type: stdio
+    command: /usr/bin/server
+    args: [--fast]
+    regions:
+      eu: {args: [--eu], env: {REGION: eu}}
+      us: {command: /opt/us/server}
+)",
+                         "r.yaml");
+  INFO((cfg ? std::string() : cfg.error()));
+  REQUIRE(cfg);
+  REQUIRE(cfg->connectors.size() == 4);
+  const auto& crm = cfg->connectors[0];
+  CHECK(crm.region == "eu");
+  CHECK(crm.regions.empty());
+  CHECK(crm.tags == std::vector<std::string>{"pii", "region:eu"});
+
+  const auto& hr = cfg->connectors[1];
+  CHECK(hr.region.empty());
+  CHECK(hr.tags.empty());  // each region's tag is added per instance
+  CHECK(hr.defaultRegion == "eu");
+  REQUIRE(hr.regions.size() == 3);
+  CHECK(hr.regions[0].name == "eu");  // file order
+  CHECK(hr.regions[1].name == "us");
+  CHECK(hr.regions[2].name == "apac");
+  CHECK(hr.regions[0].settings == nlohmann::json{{"greeting", "hallo"}});
+  CHECK(hr.regions[0].secrets.at("token").env == "HR_TOKEN_EU");
+  CHECK(hr.regions[1].settings.empty());
+  CHECK(hr.regions[0].line == 11);
+
+  const auto& wiki = cfg->connectors[2];
+  REQUIRE(wiki.regions.size() == 2);
+  CHECK(wiki.url.empty());
+  CHECK(wiki.regions[0].url == "https://eu.wiki.example.com/mcp");
+  CHECK(wiki.regions[0].headers.at("X-Region") == "eu");
+
+  const auto& tools = cfg->connectors[3];
+  REQUIRE(tools.regions.size() == 2);
+  REQUIRE(tools.regions[0].args);
+  CHECK(*tools.regions[0].args == std::vector<std::string>{"--eu"});
+  CHECK(tools.regions[0].env.at("REGION") == "eu");
+  CHECK_FALSE(tools.regions[1].args);
+  CHECK(tools.regions[1].command == "/opt/us/server");
+  CHECK(cfg->residencyAttribute == "region");
+}
+
+TEST_CASE("residency mistakes are refused with the key that is wrong", "[config][residency]") {
+  auto error = [](const std::string& connector) {
+    auto cfg = parseConfig("connectors:\n  - id: hr\n" + connector, "e.yaml");
+    return cfg ? std::string("(loaded)") : cfg.error();
+  };
+  CHECK(error("    connector: hello\n    region: eu\n    regions: {eu: {}}\n") ==
+        "e.yaml:5: connectors[0]: set either `region` (the one region of this instance) or `regions` "
+        "(per-region instances), not both");
+  CHECK(error("    connector: hello\n    regions: {eu: {}, us: {}}\n    default_region: apac\n") ==
+        "e.yaml:5: connectors[0].default_region: 'apac' is not one of regions (eu, us)");
+  CHECK(error("    connector: hello\n    region: eu\n    default_region: eu\n") ==
+        "e.yaml:5: connectors[0].default_region: is only for connectors with `regions` (per-region "
+        "instances)");
+  CHECK(error("    connector: hello\n    region: EU\n") ==
+        "e.yaml:4: connectors[0].region: 'EU' must be 1-32 lowercase letters, digits or '-'");
+  CHECK(error("    connector: hello\n    regions:\n      eu_west: {}\n") ==
+        "e.yaml:5: connectors[0].regions.eu_west: 'eu_west' must be 1-32 lowercase letters, digits or '-'");
+  CHECK(error("    connector: hello\n    region: " + std::string(33, 'a') + "\n").find("must be 1-32") !=
+        std::string::npos);
+  CHECK(error("    connector: hello\n    regions: []\n") ==
+        "e.yaml:4: connectors[0].regions: expected a mapping of region name to its overrides (e.g. eu: {}, "
+        "us: {})");
+  CHECK(
+      error("    connector: hello\n    regions:\n      eu: {url: http://x/mcp}\n")
+          .starts_with("e.yaml:5: connectors[0].regions.eu.url: unknown key (known keys: config, secrets)"));
+  CHECK(error("    type: remote\n    regions:\n      eu: {}\n") ==
+        "e.yaml:5: connectors[0].regions.eu.url: needs an http(s)://host:port/path (here, or `url` on the "
+        "connector for all regions)");
+  CHECK(error("    type: stdio\n    regions:\n      eu: {args: [x]}\n") ==
+        "e.yaml:5: connectors[0].regions.eu.command: a stdio connector needs `command` (here, or on the "
+        "connector for all regions)");
+  CHECK(error("    connector: hello\n    tags: [region:us]\n    region: eu\n") ==
+        "e.yaml:4: connectors[0].tags: 'region:us': region tags come from `region` or `regions`; set those "
+        "instead");
+  CHECK(error("    connector: hello\n    regions:\n      eu: {secrets: {k: {env: A, file: B}}}\n")
+            .starts_with("e.yaml:5: connectors[0].regions.eu.secrets.k: set exactly one of"));
+}
