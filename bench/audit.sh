@@ -49,7 +49,7 @@ wait_ready() {
 measure_once() {
   "${client_pin[@]}" "$BIN/mcp-loadgen" --url "http://127.0.0.1:$1/mcp" --mode "$MODE" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --json |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"latency_us\"][\"p50\"]} {d[\"rps\"]}" if d.get("errors",0)==0 else "ERR")'
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(str(d["latency_us"]["p50"]) + " " + str(d["rps"]) if d.get("errors",0)==0 else "ERR")'
 }
 
 "${server_pin[@]}" "$BIN/mcphost" serve --config bench/bench.yaml >"$WORK/plain.log" 2>&1 &

@@ -207,8 +207,24 @@ Expected<std::uint64_t, std::string> AuditLog::append(nlohmann::ordered_json fie
   std::unique_lock lock(mutex_);
   if (stopping_) return unexpected(std::string("audit: the audit log is closed"));
   queue_.push_back(&waiter);
-  wake_.notify_one();
-  done_.wait(lock, [&] { return waiter.result.has_value(); });
+  // Group commit without a hand-off: when nobody is writing, this thread writes everything
+  // queued (its own record included); records that arrive meanwhile wait and are written by
+  // the next leader in one write (and one fdatasync with every_batch).
+  while (!waiter.result.has_value()) {
+    if (writing_ || queue_.empty()) {
+      done_.wait(lock);
+      continue;
+    }
+    writing_ = true;
+    const std::size_t count = std::min(queue_.size(), settings_.maxBatchRecords);
+    std::vector<Waiter*> taken(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    lock.unlock();
+    processRound(taken);
+    lock.lock();
+    writing_ = false;
+    done_.notify_all();  // a waiting follower leads the next batch
+  }
   return std::move(*waiter.result);
 }
 
@@ -241,13 +257,17 @@ void AuditLog::close() {
 }
 
 void AuditLog::run() {
+  // Housekeeping only (interval fsync, checkpoints by time, rotation by time, retention); the
+  // appending threads write their own batches.
   std::unique_lock lock(mutex_);
   for (;;) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    if (settings_.fsync == AuditSettings::Fsync::kInterval && unsynced_)
-      deadline = std::min(deadline, lastSync_ + settings_.fsyncInterval);
-    wake_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; });
-    std::vector<Waiter*> taken;
+    // unsynced_ and lastSync_ belong to whoever writes, so the tick does not read them here.
+    auto tick = std::chrono::milliseconds(1000);
+    if (settings_.fsync == AuditSettings::Fsync::kInterval) tick = std::min(tick, settings_.fsyncInterval);
+    wake_.wait_until(lock, std::chrono::steady_clock::now() + tick, [&] { return stopping_; });
+    done_.wait(lock, [&] { return !writing_; });
+    writing_ = true;
+    std::vector<Waiter*> taken;  // records no leader has taken yet (their threads are waiting)
     const std::size_t count = std::min(queue_.size(), settings_.maxBatchRecords);
     taken.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
@@ -255,10 +275,17 @@ void AuditLog::run() {
     lock.unlock();
     if (!taken.empty()) processRound(taken);
     housekeeping(now());
-    if (stop) break;
+    if (stop) {
+      finish();
+      lock.lock();
+      writing_ = false;
+      done_.notify_all();
+      return;
+    }
     lock.lock();
+    writing_ = false;
+    done_.notify_all();
   }
-  finish();
 }
 
 void AuditLog::processRound(const std::vector<Waiter*>& waiters) {

@@ -142,6 +142,10 @@ class AuditLog {
   std::condition_variable wake_;
   std::condition_variable done_;
   std::vector<Waiter*> queue_;
+  // Who may touch the chain, the files and the sinks right now: an appending thread that leads
+  // a batch (leader/follower group commit: no hand-off to another thread on the fast path), or
+  // the housekeeping thread. Guarded by mutex_; done_ announces when it is released.
+  bool writing_ = false;
   bool stopping_ = false;
   bool closed_ = false;
   bool healthy_ = true;

@@ -1,8 +1,10 @@
 #include "common/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 
 namespace mcphost {
 
@@ -53,16 +56,63 @@ Expected<std::string, std::string> sha256FileHex(const std::string& path) {
   return toHex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
+namespace {
+
+// OpenSSL 3 looks an algorithm up in its provider tables on every call that names it with
+// EVP_sha256() or HMAC(); the audit log and token checks run these per request, so the
+// algorithms are fetched once and a keyed HMAC context is reused (below).
+const EVP_MD* sha256Algorithm() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct MacContextFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using MacContext = std::unique_ptr<EVP_MAC_CTX, MacContextFree>;
+
+MacContext keyedHmac(std::string_view key) {
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  MacContext ctx(hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr);
+  if (!ctx) return ctx;
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1)
+    ctx.reset();
+  return ctx;
+}
+
+}  // namespace
+
 std::string sha256(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) std::abort();
+  const EVP_MD* md = sha256Algorithm();
+  if (EVP_Digest(data.data(), data.size(), digest, &length, md != nullptr ? md : EVP_sha256(), nullptr) != 1)
+    std::abort();
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
+  // One keyed context per thread for the key used last (callers mostly use one key, e.g. the
+  // audit key): copying it skips the key schedule and the algorithm lookup.
+  thread_local std::string cachedKey;
+  thread_local MacContext keyed;
+  if (!key.empty() && (!keyed || cachedKey != key)) {
+    keyed = keyedHmac(key);
+    cachedKey.assign(key);
+  }
+  if (!key.empty() && keyed) {
+    MacContext ctx(EVP_MAC_CTX_dup(keyed.get()));
+    std::size_t len = 0;
+    if (ctx &&
+        EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+        EVP_MAC_final(ctx.get(), mac, &len, sizeof mac) == 1)
+      return std::string(reinterpret_cast<const char*>(mac), len);
+  }
+  unsigned int len = 0;  // an empty key, or OpenSSL refused the fast path
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
   return std::string(reinterpret_cast<const char*>(mac), len);
