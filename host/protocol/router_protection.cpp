@@ -85,8 +85,14 @@ std::optional<RpcError> McpRouter::protectResult(std::string_view kind,
              {"connector", target.connectorId},
              {"target", std::string(name)},
              {"subject", scope.caller.subject}});
-  const std::string message = "The result was withheld: it contains data that rule '" +
-                              *protection.blockedBy + "' does not let leave the host.";
+  // dlp:finding-limit and dlp:error are the engine's own refusals: it could not finish the scan,
+  // so nothing unscanned leaves (fail closed).
+  const bool engineRefused = protection.blockedBy->rfind("dlp:", 0) == 0;
+  const std::string message =
+      engineRefused ? "The result was withheld: data protection could not finish checking it (" +
+                          *protection.blockedBy + "); ask the operator to look at the host log."
+                    : "The result was withheld: it contains data that rule '" + *protection.blockedBy +
+                          "' does not let leave the host.";
   if (kind == "tool") {
     // A tool error, not a protocol error: the model learns the call succeeded but the data may
     // not be shown, and can tell the user.

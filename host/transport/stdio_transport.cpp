@@ -136,6 +136,8 @@ void StdioTransport::handleLine(const std::string& line, Writer& writer) {
   scope.sink = &writer;
   scope.caller = principal_;
   scope.requestBytes = line.size();
+  // stdio has no X-Request-Id; the audit record and the connector still get a correlation id.
+  scope.correlationId = randomToken(8);
   if (auto limited = rateLimited(*message)) {
     writer.send(protocol::makeErrorResponse(message->id, *limited));
     return;

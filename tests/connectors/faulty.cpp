@@ -63,6 +63,10 @@ class Faulty final : public mcphost::sdk::Connector {
     // A slow backend at start-up: create() takes this long (start-up timeout tests).
     std::this_thread::sleep_for(std::chrono::milliseconds(config.value("startDelayMs", 0)));
     tools().add(tool("ok"), [](const Json&, Call&) -> Outcome { return textResult("ok"); });
+    // Which instance answered (per-region instances differ only in their config).
+    tools().add(tool("label"), [label = config.value("label", std::string())](const Json&, Call&) -> Outcome {
+      return textResult(label);
+    });
     tools().add(tool("whoami"), [](const Json&, Call& call) -> Outcome {
       return textResult("correlation " + call.correlationId());
     });

@@ -191,3 +191,31 @@ TEST_CASE("oauth: RFC 8693 token exchange gives the connector a backend token, n
   CHECK(h.idp.tokenExchangeCount() == exchanges);  // cached until it expires
   CHECK(h.idp.lastTokenRequest()["grant_type"] == "urn:ietf:params:oauth:grant-type:token-exchange");
 }
+
+TEST_CASE("residency: calls go to the instance of the caller's region claim, never elsewhere",
+          "[residency]") {
+  const std::string manifest = std::string(MCPHOST_TEST_CONNECTORS_DIR) + "/faulty/connector.json";
+  OAuthHost h("", "  - id: geo\n    manifest: " + manifest +
+                      "\n    regions:\n      eu: {config: {label: eu-instance}}\n"
+                      "      us: {config: {label: us-instance}}\n");
+  auto labelFor = [&](const Json& claims) {
+    AuthSession s(*h.host, h.bearer(claims));
+    REQUIRE(s.opened.status == 200);
+    return s.result("tools/call", {{"name", "geo__label"}});
+  };
+  CHECK(labelFor({{"region", "eu"}})["result"]["content"][0]["text"] == "eu-instance");
+  CHECK(labelFor({{"region", "us"}})["result"]["content"][0]["text"] == "us-instance");
+  const Json unknown = labelFor({{"region", "apac"}});
+  REQUIRE(unknown.contains("error"));
+  CHECK(unknown["error"]["code"] == -32003);
+  CHECK(unknown["error"]["message"].get<std::string>().find("'apac'") != std::string::npos);
+  const Json none = labelFor(Json::object());
+  REQUIRE(none.contains("error"));
+  CHECK(none["error"]["message"].get<std::string>().find("default_region") != std::string::npos);
+  // One listing for the group, not one per region.
+  AuthSession s(*h.host, h.bearer({{"region", "eu"}}));
+  const Json listed = s.result("tools/list");
+  int labels = 0;
+  for (const auto& t : listed["result"]["tools"]) labels += t["name"] == "geo__label" ? 1 : 0;
+  CHECK(labels == 1);
+}
