@@ -21,13 +21,8 @@ BIN=$ROOT/build/release/bin
 if [[ "${1:-}" != "--no-build" ]]; then
   flock /tmp/mcphost-build.lock cmake --build --preset release --target mcphost mcp-loadgen
 fi
-PIN=${PIN:-1}
-server_pin=()
-client_pin=()
-if [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
-  server_pin=(taskset -c "${SERVER_CPU:-0}")
-  client_pin=(taskset -c "${CLIENT_CPU:-1}")
-fi
+# shellcheck source=bench/ab_common.sh
+source "$ROOT/bench/ab_common.sh"
 WORK=$(mktemp -d /tmp/mcphost-bench-audit.XXXXXX)
 cleanup() {
   [[ -n "${HOST_PID:-}" ]] && kill "$HOST_PID" 2>/dev/null || true
@@ -35,15 +30,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-wait_ready() {
-  for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "audit.sh: mcphost did not start on port $1" >&2
-  exit 1
-}
 
 # One measured run; prints "p50_us rps" (ERR when any request failed).
 measure_once() {
